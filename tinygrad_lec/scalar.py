@@ -1,0 +1,112 @@
+"""Networks made of :class:`Value` scalars, as in micrograd: Neuron, Layer, MLP.
+
+Every weight is its own Value, so the whole network is one scalar graph that ``viz`` can draw
+node by node. Initialisation is seeded (``seed=None`` draws from fresh entropy).
+
+>>> from tinygrad_lec import scalar
+>>> net = scalar.MLP(2, [4, 1], seed=0)
+>>> out = net([0.5, -1.0])
+>>> out.backward()
+>>> len(net.parameters())
+17
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from .value import Number, Value
+
+
+class Module:
+    """Base: ``parameters()`` lists the Values to train; ``zero_grad()`` sets their grads to 0."""
+
+    def parameters(self) -> list[Value]:
+        return []
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = 0.0
+
+
+class Neuron(Module):
+    """``act(sum_i w_i x_i + b)``: weights uniform in [-1, 1], bias 0 (micrograd's init).
+
+    ``nonlin=True`` applies ReLU; ``activation`` may name another Value method ("tanh", ...).
+    """
+
+    def __init__(self, nin: int, nonlin: bool = True, activation: str = "relu",
+                 seed: int | random.Random | None = None) -> None:
+        if not isinstance(nin, int) or nin < 1:
+            raise ValueError(f"Neuron: nin must be a positive int, got {nin!r}")
+        if not callable(getattr(Value, activation, None)):
+            raise ValueError(f"Neuron: unknown activation {activation!r}")
+        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+        self.w = [Value(rng.uniform(-1.0, 1.0)) for _ in range(nin)]
+        self.b = Value(0.0)
+        self.nonlin = nonlin
+        self.activation = activation
+
+    def __call__(self, x: Sequence[Value | Number]) -> Value:
+        if len(x) != len(self.w):
+            raise ValueError(f"Neuron: expected {len(self.w)} inputs, got {len(x)}")
+        act = self.b
+        for wi, xi in zip(self.w, x):
+            act = act + wi * xi
+        return getattr(act, self.activation)() if self.nonlin else act
+
+    def parameters(self) -> list[Value]:
+        return self.w + [self.b]
+
+    def __repr__(self) -> str:
+        kind = self.activation.capitalize() if self.nonlin else "Linear"
+        return f"{kind}Neuron({len(self.w)})"
+
+
+class Layer(Module):
+    """``nout`` neurons on the same inputs; returns a list, or the Value itself when nout == 1."""
+
+    def __init__(self, nin: int, nout: int, seed: int | random.Random | None = None, **kwargs) -> None:
+        if not isinstance(nout, int) or nout < 1:
+            raise ValueError(f"Layer: nout must be a positive int, got {nout!r}")
+        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+        self.neurons = [Neuron(nin, seed=rng, **kwargs) for _ in range(nout)]
+
+    def __call__(self, x: Sequence[Value | Number]) -> Value | list[Value]:
+        out = [n(x) for n in self.neurons]
+        return out[0] if len(out) == 1 else out
+
+    def parameters(self) -> list[Value]:
+        return [p for n in self.neurons for p in n.parameters()]
+
+    def __repr__(self) -> str:
+        return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
+
+
+class MLP(Module):
+    """Layers of sizes ``[nin] + nouts``; ReLU (or ``activation``) on all but the last layer.
+
+    >>> MLP(3, [2, 1], seed=1)
+    MLP of [Layer of [ReluNeuron(3), ReluNeuron(3)], Layer of [LinearNeuron(2)]]
+    """
+
+    def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu",
+                 seed: int | random.Random | None = None) -> None:
+        if not nouts:
+            raise ValueError("MLP: nouts must name at least one layer size")
+        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+        sizes = [nin] + list(nouts)
+        self.layers = [Layer(sizes[i], sizes[i + 1], seed=rng, nonlin=i != len(nouts) - 1,
+                             activation=activation) for i in range(len(nouts))]
+
+    def __call__(self, x: Sequence[Value | Number]) -> Value | list[Value]:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def parameters(self) -> list[Value]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __repr__(self) -> str:
+        return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"

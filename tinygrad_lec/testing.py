@@ -1,0 +1,137 @@
+"""Hypothesis strategies and assertions for property tests of your own functions.
+
+Needs ``hypothesis`` (``pip install tinygrad-lec[test]``).
+
+>>> from hypothesis import given
+>>> from tinygrad_lec import testing
+>>> @given(testing.values(-2, 2), testing.values(0.5, 3))
+... def test_my_function(x, y):
+...     testing.assert_grads_match(lambda x, y: (x * y).tanh() / y, x, y)
+>>> test_my_function()
+
+``expressions()`` draws random programs (DAGs that reuse intermediate results) that run on any
+number type with the Value interface, which makes an engine-against-reference test three lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+from .gradcheck import FD_ATOL, FD_EPS, FD_RTOL, gradcheck
+from .value import Value
+
+__all__ = ["values", "floats", "expressions", "Expression", "OPS", "assert_grads_match"]
+
+
+def floats(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrategy[float]:
+    """Finite floats in [min_value, max_value]."""
+    return st.floats(min_value, max_value, allow_nan=False, allow_infinity=False)
+
+
+def values(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrategy[Value]:
+    """Leaf :class:`Value` objects with data in [min_value, max_value]."""
+    return floats(min_value, max_value).map(Value)
+
+
+# Ops for random programs: name -> (arity, how to apply it). Written with operators and Value's
+# methods only, so that the same program runs on Values, on Tensors and on any reference number
+# type. Each is smooth and defined on all reals (no poles, no kinks), so finite differences
+# apply anywhere; KINK_OPS adds the piecewise-linear ones.
+OPS: dict[str, tuple[int, Callable[..., Any]]] = {
+    "add": (2, lambda a, b: a + b),
+    "sub": (2, lambda a, b: a - b),
+    "mul": (2, lambda a, b: a * b),
+    "div": (2, lambda a, b: a / (b * b + 1.0)),
+    "pow": (2, lambda a, b: (a * a + 1.0) ** b.tanh()),
+    "neg": (1, lambda a: -a),
+    "add_const": (1, lambda a: 0.5 + a),
+    "rsub_const": (1, lambda a: 2.0 - a),
+    "mul_const": (1, lambda a: a * 0.75),
+    "rdiv_const": (1, lambda a: 1.0 / (a * a + 1.0)),
+    "square": (1, lambda a: a**2),
+    "cube": (1, lambda a: a**3),
+    "exp": (1, lambda a: a.tanh().exp()),
+    "log": (1, lambda a: (a * a + 1.0).log()),
+    "sqrt": (1, lambda a: (a * a + 0.5).sqrt()),
+    "tanh": (1, lambda a: a.tanh()),
+    "sigmoid": (1, lambda a: a.sigmoid()),
+    "rpow": (1, lambda a: 2.0 ** a.tanh()),
+}
+KINK_OPS: dict[str, tuple[int, Callable[..., Any]]] = {
+    "relu": (1, lambda a: a.relu()),
+    "abs": (1, lambda a: a.abs()),
+}
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A straight-line program over ``n_inputs`` inputs; ``steps[k] = (op, operand indices)``.
+
+    Slot i < n_inputs is input i; slot n_inputs + k holds step k's result. Operands index any
+    earlier slot, so results are reused (a DAG, not a tree). The output is the last slot.
+    """
+
+    n_inputs: int
+    steps: tuple[tuple[str, tuple[int, ...]], ...]
+
+    def __call__(self, *inputs: Any) -> Any:
+        if len(inputs) != self.n_inputs:
+            raise ValueError(f"Expression: expected {self.n_inputs} inputs, got {len(inputs)}")
+        slots = list(inputs)
+        for op, args in self.steps:
+            fn = OPS[op][1] if op in OPS else KINK_OPS[op][1]
+            slots.append(fn(*(slots[i] for i in args)))
+        return slots[-1]
+
+    def __repr__(self) -> str:
+        def name(i: int) -> str:
+            return f"x{i}" if i < self.n_inputs else f"v{i - self.n_inputs}"
+
+        body = "; ".join(f"v{k} = {op}({', '.join(name(i) for i in args)})"
+                         for k, (op, args) in enumerate(self.steps))
+        return f"Expression({', '.join(name(i) for i in range(self.n_inputs))}: {body})"
+
+
+@st.composite
+def expressions(draw: st.DrawFn, max_inputs: int = 3, max_steps: int = 10, kinks: bool = False
+                ) -> Expression:
+    """Random :class:`Expression` DAGs: 1..max_inputs inputs, 1..max_steps ops, reused operands.
+
+    ``kinks=True`` adds relu and abs (fine for exact references, not for finite differences).
+    """
+    ops = dict(OPS, **KINK_OPS) if kinks else OPS
+    names = sorted(ops)
+    n_inputs = draw(st.integers(1, max_inputs))
+    n_steps = draw(st.integers(1, max_steps))
+    steps = []
+    for k in range(n_steps):
+        op = draw(st.sampled_from(names))
+        last = n_inputs + k - 1
+        # Half the operands are the latest result, so programs grow deep as well as wide.
+        operand = st.one_of(st.just(last), st.integers(0, last))
+        steps.append((op, tuple(draw(operand) for _ in range(ops[op][0]))))
+    return Expression(n_inputs, tuple(steps))
+
+
+def assert_grads_match(f: Callable[..., Any], *inputs: Any, eps: float = FD_EPS, rtol: float = FD_RTOL,
+                       atol: float = FD_ATOL) -> None:
+    """Assert that backward's gradients of ``f(*inputs)`` match central finite differences.
+
+    Defaults are REFERENCE.md section 13's float64 policy (h = 1e-6, rtol 1e-6, atol 1e-8).
+    Raises :class:`tinygrad_lec.GradcheckError` (an AssertionError) on a mismatch.
+    """
+    gradcheck(f, list(inputs), eps=eps, atol=atol, rtol=rtol)
+
+
+def finite(x: float, bound: float = 1e6) -> bool:
+    """True when ``x`` is a number of moderate size (useful with ``hypothesis.assume``)."""
+    return math.isfinite(x) and abs(x) < bound
+
+
+def all_finite(xs: Sequence[float], bound: float = 1e6) -> bool:
+    return all(finite(x, bound) for x in xs)

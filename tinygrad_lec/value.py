@@ -1,0 +1,320 @@
+"""Value: a scalar node on Python floats (micrograd-style), on the shared graph core.
+
+Every op computes its result and, on the same line or the next, its *local derivatives*
+d(out)/d(operand) at the current point; the node stores them (``_da``, ``_db``) and the backward
+pass is the chain rule ``parent.grad += local * out.grad`` for every node in reverse topological
+order. So each op reads like a line of a derivative table, and no closure is kept per node (a
+closure would also tie the node into a reference cycle).
+
+A Python number operand is not made into a node: ``x * 2.0`` is one node with one parent and local
+derivative 2.0. The number is kept in ``_db`` so that a drawing can show it.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from .graph import Node, backward_order, get_mode, new_stamp
+
+Number = int | float
+_FAST_NUMBERS = (float, int)
+
+
+class DomainError(ValueError):
+    """An op was applied outside its domain (log of a non-positive number, 0 ** -1, ...)."""
+
+
+def _domain_error(op: str, message: str) -> DomainError:
+    return DomainError(f"{op}: {message}")
+
+
+def _as_number(x: object, op: str) -> float | None:
+    """A real Python/numpy number as float, else None (so the operator returns NotImplemented)."""
+    if isinstance(x, Real) and not isinstance(x, Node):
+        return float(x)
+    return None
+
+
+def _real_pow(x: float, p: float, op: str) -> float:
+    """x ** p on the reals: a clear error instead of a complex result or ZeroDivisionError."""
+    if x == 0.0 and p < 0.0:
+        raise _domain_error(op, f"0 ** {p!r} is a pole (base 0 with a negative exponent)")
+    if x < 0.0 and p != int(p):
+        raise _domain_error(op, f"{x!r} ** {p!r} is not real (negative base, non-integer exponent)")
+    try:
+        return x**p
+    except OverflowError:
+        return math.copysign(math.inf, x) if p % 2 == 1 else math.inf
+
+
+def _dpow_dbase(x: float, p: float, op: str) -> float:
+    """d(x**p)/dx = p * x**(p-1); 0 at p == 0 and +inf at x == 0 with 0 < p < 1 (as torch)."""
+    if p == 0.0:
+        return 0.0
+    if x == 0.0 and p < 1.0:
+        return math.inf
+    return p * _real_pow(x, p - 1.0, op)
+
+
+def _dpow_dexp(x: float, out: float) -> float:
+    """d(x**p)/dp = x**p * log(x); 0 at x == 0 (p > 0), nan for a negative base (as torch)."""
+    if x > 0.0:
+        return out * math.log(x)
+    return 0.0 if x == 0.0 else math.nan
+
+
+class Value(Node):
+    """A scalar in a reverse-mode graph: ``data`` (float) and ``grad`` (float, d(root)/d(self)).
+
+    Operators ``+ - * / **`` and unary ``-`` work with Values or Python numbers on either side;
+    ``exp log sqrt tanh sigmoid relu abs`` are methods. ``backward()`` fills ``grad`` of every node
+    that the value depends on (API.md, "Graph core" and "Value").
+
+    >>> a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    >>> c = a * b + a.exp()
+    >>> c.backward()
+    >>> round(a.grad, 6), b.grad        # d/da = b + e^a, d/db = a
+    (4.389056, 2.0)
+    """
+
+    __slots__ = ("data", "grad", "_da", "_db")
+    _zero_grad = 0.0
+    # numpy defers to our reflected operators instead of making object arrays of Values.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Real, label: str = "") -> None:
+        if type(data) is not float:
+            if isinstance(data, Node) or not isinstance(data, Real):
+                raise TypeError(f"Value: data must be a real number, got {type(data).__name__}: {data!r}")
+            data = float(data)
+        self.data = data
+        self.grad = 0.0
+        self._a = self._b = None
+        self.op = ""
+        self._stamp = new_stamp()
+        if label:
+            self.label = label
+        mode = get_mode()
+        if mode is not None and mode.scope:
+            self._scope = mode.scope
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+
+    # -- the graph --------------------------------------------------------------------------
+
+    def backward(self) -> None:
+        """Reverse mode from this node: seed d(self)/d(self) = 1, then the chain rule.
+
+        Interior nodes end with this pass's gradient; leaves accumulate across calls.
+        """
+        order = backward_order(self)
+        self.grad += 1.0
+        for v in order:  # the chain rule: parent.grad += d(v)/d(parent) * v.grad
+            g = v.grad
+            a = v._a
+            a.grad += v._da * g
+            b = v._b
+            if b is not None:
+                b.grad += v._db * g
+
+    def zero_grad(self) -> None:
+        """Set this node's gradient to 0.0."""
+        self.grad = 0.0
+
+    def detach(self) -> Value:
+        """A new leaf with the same data (the graph is cut here)."""
+        return Value(self.data, self.label)
+
+    def item(self) -> float:
+        return self.data
+
+    def __float__(self) -> float:
+        return self.data
+
+    # -- binary ops: (result, local derivative w.r.t. each operand) -------------------------
+
+    def __add__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return _binary(self.data + other.data, "+", self, 1.0, other, 1.0)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "+")
+        if c is None:
+            return NotImplemented
+        return _unary(self.data + c, "+", self, 1.0, c)
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return _binary(self.data - other.data, "-", self, 1.0, other, -1.0)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "-")
+        if c is None:
+            return NotImplemented
+        return _unary(self.data - c, "-", self, 1.0, c)
+
+    def __rsub__(self, other: Number) -> Value:
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "r-")
+        if c is None:
+            return NotImplemented
+        return _unary(c - self.data, "r-", self, -1.0, c)
+
+    def __mul__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            return _binary(self.data * other.data, "*", self, other.data, other, self.data)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "*")
+        if c is None:
+            return NotImplemented
+        return _unary(self.data * c, "*", self, c, c)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Value | Number) -> Value:
+        if isinstance(other, Value):
+            x, y = self.data, other.data
+            if y == 0.0:
+                raise _domain_error("/", f"division by zero ({x!r} / 0.0)")
+            return _binary(x / y, "/", self, 1.0 / y, other, -x / (y * y))
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "/")
+        if c is None:
+            return NotImplemented
+        if c == 0:
+            raise _domain_error("/", f"division by zero ({self.data!r} / {other!r})")
+        return _unary(self.data / c, "/", self, 1.0 / c, c)
+
+    def __rtruediv__(self, other: Number) -> Value:
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "r/")
+        if c is None:
+            return NotImplemented
+        y = self.data
+        if y == 0.0:
+            raise _domain_error("/", f"division by zero ({other!r} / 0.0)")
+        return _unary(c / y, "r/", self, -c / (y * y), c)
+
+    def __pow__(self, other: Value | Number) -> Value:
+        x = self.data
+        if isinstance(other, Value):
+            p = other.data
+            out = _real_pow(x, p, "**")
+            return _binary(out, "**", self, _dpow_dbase(x, p, "**"), other, _dpow_dexp(x, out))
+        p = other if type(other) in _FAST_NUMBERS else _as_number(other, "**")
+        if p is None:
+            return NotImplemented
+        return _unary(_real_pow(x, p, "**"), "**", self, _dpow_dbase(x, p, "**"), p)
+
+    def __rpow__(self, other: Number) -> Value:
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "r**")
+        if c is None:
+            return NotImplemented
+        out = _real_pow(float(c), self.data, "**")
+        return _unary(out, "r**", self, _dpow_dexp(float(c), out), c)
+
+    # -- unary ops --------------------------------------------------------------------------
+
+    def __neg__(self) -> Value:
+        return _unary(-self.data, "neg", self, -1.0)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def exp(self) -> Value:
+        try:
+            e = math.exp(self.data)
+        except OverflowError:
+            e = math.inf
+        return _unary(e, "exp", self, e)  # d e^x = e^x
+
+    def log(self) -> Value:
+        x = self.data
+        if not x > 0.0:
+            raise _domain_error("log", f"input must be > 0, got {x!r}{_named(self)}")
+        return _unary(math.log(x), "log", self, 1.0 / x)  # d log x = 1/x
+
+    def sqrt(self) -> Value:
+        x = self.data
+        if not x >= 0.0:
+            raise _domain_error("sqrt", f"input must be >= 0, got {x!r}{_named(self)}")
+        s = math.sqrt(x)
+        return _unary(s, "sqrt", self, 0.5 / s if s > 0.0 else math.inf)  # d sqrt x = 1/(2 sqrt x)
+
+    def tanh(self) -> Value:
+        t = math.tanh(self.data)
+        return _unary(t, "tanh", self, 1.0 - t * t)  # d tanh x = 1 - tanh^2 x
+
+    def sigmoid(self) -> Value:
+        x = self.data
+        if x >= 0.0:
+            s = 1.0 / (1.0 + math.exp(-x))
+        else:  # exp(-x) would overflow for very negative x
+            e = math.exp(x)
+            s = e / (1.0 + e)
+        return _unary(s, "sigmoid", self, s * (1.0 - s))  # d s(x) = s(x)(1 - s(x))
+
+    def relu(self) -> Value:
+        x = self.data
+        if x > 0.0:
+            return _unary(x, "relu", self, 1.0)
+        return _unary(0.0, "relu", self, 0.0)  # derivative 0 at the kink, as torch
+
+    def abs(self) -> Value:
+        x = self.data
+        return _unary(abs(x), "abs", self, 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0))
+
+    __abs__ = abs
+
+
+def _named(v: Value) -> str:
+    return f" (label {v.label!r})" if v.label else ""
+
+
+_new = object.__new__
+
+
+def _unary(data: float, op: str, a: Value, da: float, const: object = None) -> Value:
+    """A node with one parent ``a`` and local derivative ``da`` (``const``: a number operand,
+    kept for drawings)."""
+    out = _new(Value)
+    out.data = data
+    out.grad = 0.0
+    out._stamp = new_stamp()
+    out._b = None
+    out._db = const
+    mode = get_mode()
+    if mode is None or mode.grad_enabled:
+        out._a = a
+        out._da = da
+        out.op = op
+        if mode is not None and mode.scope:
+            out._scope = mode.scope
+    else:
+        _make_leaf(out, mode)
+    return out
+
+
+def _binary(data: float, op: str, a: Value, da: float, b: Value, db: float) -> Value:
+    """A node with parents ``a`` and ``b`` and local derivatives ``da`` and ``db``."""
+    out = _new(Value)
+    out.data = data
+    out.grad = 0.0
+    out._stamp = new_stamp()
+    mode = get_mode()
+    if mode is None or mode.grad_enabled:
+        out._a = a
+        out._da = da
+        out._b = b
+        out._db = db
+        out.op = op
+        if mode is not None and mode.scope:
+            out._scope = mode.scope
+    else:
+        _make_leaf(out, mode)
+    return out
+
+
+def _make_leaf(out: Value, mode) -> None:
+    """Under no_grad an op's result is a leaf that remembers nothing of its operands."""
+    out._a = out._b = None
+    out.op = ""
+    if mode.scope:
+        out._scope = mode.scope
