@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import itertools
-import operator
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -87,22 +85,17 @@ def name_scope(name: str) -> contextlib.AbstractContextManager[None]:
     return _set_mode(is_grad_enabled(), f"{outer}/{name}" if outer else name)
 
 
-# Creation stamps: a node is always made after its parents, so sorting by stamp is a topological
-# order, and the order the nodes lie in memory (a pass that follows it reads memory sequentially).
-new_stamp = itertools.count().__next__
-
-
 class Node:
-    """Base of every graph node: parents, op name, label, scope and creation stamp.
+    """Base of every graph node: parents, op name, label and scope.
 
     Subclasses add ``data`` and ``grad`` and, as the class attribute ``_zero_grad``, the value an
     interior node's gradient is reset to at the start of a backward pass.
     """
 
     # _a, _b: parent nodes or None (a leaf has _a None); op: the op's name ("" for a leaf);
-    # _stamp: from new_stamp(), larger than the parents' stamps. _label and _scope stay unset
-    # (no store, no memory beyond the slot) until they are given: most nodes have neither.
-    __slots__ = ("_a", "_b", "op", "_label", "_scope", "_stamp", "__weakref__")
+    # _label and _scope stay unset (no store, no memory beyond the slot) until they are given:
+    # most nodes have neither.
+    __slots__ = ("_a", "_b", "op", "_label", "_scope", "__weakref__")
 
     @property
     def label(self) -> str:
@@ -140,39 +133,40 @@ class Node:
         return self._a is None
 
 
-_by_stamp = operator.attrgetter("_stamp")
-
-
 def backward_order(root: Node) -> list[Node]:
-    """The interior (non-leaf) nodes reachable from ``root``, children before parents.
+    """The interior (non-leaf) nodes reachable from ``root``, every node before its parents.
 
     A reverse-mode pass may visit a node only after every node computed from it has added its
-    contribution to the node's gradient: the reverse of creation order guarantees that. The walk
-    that finds the nodes is iterative (a chain of a million ops is fine). It also resets each
-    interior gradient to ``type(node)._zero_grad``, because interior gradients hold only the
-    current pass (API.md, "Graph core"); leaves accumulate, and have nothing to pass on, so they
-    are left out.
+    contribution to the node's gradient; this is the reverse of a depth-first postorder along
+    parent edges. The search is iterative (a chain of a million ops is fine) and follows the
+    operands' order, so the order is deterministic. It also resets each interior gradient to
+    ``type(node)._zero_grad``: interior gradients hold only the current pass (API.md, "Graph
+    core"). Leaves are left out: they accumulate, and have nothing to pass on.
     """
+    order: list[Node] = []
     if root._a is None:
-        return []
-    nodes = [root]
-    seen = {root}
-    stack = [root]
-    push, pop, see, keep = stack.append, stack.pop, seen.add, nodes.append
+        return order
+    expanded: set[Node] = set()
+    stack: list[Node | None] = [root]
+    push, pop, expand, emit = stack.append, stack.pop, expanded.add, order.append
     while stack:
         v = pop()
+        if v is None:  # marker: every parent of the node below it has been emitted
+            emit(pop())
+            continue
+        if v in expanded:  # pushed by two children and already done through the other
+            continue
+        expand(v)
         v.grad = v._zero_grad
+        push(v)
+        push(None)
         a, b = v._a, v._b
-        if a._a is not None and a not in seen:
-            see(a)
-            push(a)
-            keep(a)
-        if b is not None and b._a is not None and b not in seen:
-            see(b)
+        if b is not None and b._a is not None and b not in expanded:
             push(b)
-            keep(b)
-    nodes.sort(key=_by_stamp, reverse=True)
-    return nodes
+        if a._a is not None and a not in expanded:
+            push(a)
+    order.reverse()
+    return order
 
 
 def topological_order(root: Node) -> list[Node]:

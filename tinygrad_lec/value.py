@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-from .graph import Node, backward_order, get_mode, new_stamp
+from .graph import Node, backward_order, get_mode
 
 Number = int | float
 _FAST_NUMBERS = (float, int)
@@ -29,7 +29,7 @@ def _domain_error(op: str, message: str) -> DomainError:
     return DomainError(f"{op}: {message}")
 
 
-def _as_number(x: object, op: str) -> float | None:
+def _as_number(x: object) -> float | None:
     """A real Python/numpy number as float, else None (so the operator returns NotImplemented)."""
     if isinstance(x, Real) and not isinstance(x, Node):
         return float(x)
@@ -92,7 +92,6 @@ class Value(Node):
         self.grad = 0.0
         self._a = self._b = None
         self.op = ""
-        self._stamp = new_stamp()
         if label:
             self.label = label
         mode = get_mode()
@@ -136,37 +135,85 @@ class Value(Node):
 
     # -- binary ops: (result, local derivative w.r.t. each operand) -------------------------
 
+    # The hottest ops (every neuron is a chain of * and +) build their node inline when the mode
+    # is the default; any other mode goes through _node. This halves their cost (see
+    # benchmarks/scalar_mlp.py); the other ops call _node directly.
+
     def __add__(self, other: Value | Number) -> Value:
         if isinstance(other, Value):
-            return _binary(self.data + other.data, "+", self, 1.0, other, 1.0)
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "+")
+            data = self.data + other.data  # d/dx (x + y) = 1, d/dy (x + y) = 1
+            if get_mode() is None:
+                out = _new(Value)
+                out.data = data
+                out.grad = 0.0
+                out.op = "+"
+                out._a = self
+                out._da = 1.0
+                out._b = other
+                out._db = 1.0
+                return out
+            return _node(data, "+", self, 1.0, other, 1.0)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
         if c is None:
             return NotImplemented
-        return _unary(self.data + c, "+", self, 1.0, c)
+        data = self.data + c  # d/dx (x + c) = 1
+        if get_mode() is None:
+            out = _new(Value)
+            out.data = data
+            out.grad = 0.0
+            out.op = "+"
+            out._a = self
+            out._da = 1.0
+            out._b = None
+            out._db = c
+            return out
+        return _node(data, "+", self, 1.0, None, c)
 
     __radd__ = __add__
 
     def __sub__(self, other: Value | Number) -> Value:
         if isinstance(other, Value):
-            return _binary(self.data - other.data, "-", self, 1.0, other, -1.0)
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "-")
+            return _node(self.data - other.data, "-", self, 1.0, other, -1.0)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
         if c is None:
             return NotImplemented
-        return _unary(self.data - c, "-", self, 1.0, c)
+        return _node(self.data - c, "-", self, 1.0, None, c)
 
     def __rsub__(self, other: Number) -> Value:
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "r-")
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
         if c is None:
             return NotImplemented
-        return _unary(c - self.data, "r-", self, -1.0, c)
+        return _node(c - self.data, "r-", self, -1.0, None, c)
 
     def __mul__(self, other: Value | Number) -> Value:
+        x = self.data
         if isinstance(other, Value):
-            return _binary(self.data * other.data, "*", self, other.data, other, self.data)
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "*")
+            y = other.data
+            if get_mode() is None:  # d/dx (x y) = y, d/dy (x y) = x
+                out = _new(Value)
+                out.data = x * y
+                out.grad = 0.0
+                out.op = "*"
+                out._a = self
+                out._da = y
+                out._b = other
+                out._db = x
+                return out
+            return _node(x * y, "*", self, y, other, x)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
         if c is None:
             return NotImplemented
-        return _unary(self.data * c, "*", self, c, c)
+        if get_mode() is None:  # d/dx (c x) = c
+            out = _new(Value)
+            out.data = x * c
+            out.grad = 0.0
+            out.op = "*"
+            out._a = self
+            out._da = c
+            out._b = None
+            out._db = c
+            return out
+        return _node(x * c, "*", self, c, None, c)
 
     __rmul__ = __mul__
 
@@ -175,45 +222,45 @@ class Value(Node):
             x, y = self.data, other.data
             if y == 0.0:
                 raise _domain_error("/", f"division by zero ({x!r} / 0.0)")
-            return _binary(x / y, "/", self, 1.0 / y, other, -x / (y * y))
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "/")
+            return _node(x / y, "/", self, 1.0 / y, other, -x / (y * y))
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
         if c is None:
             return NotImplemented
         if c == 0:
             raise _domain_error("/", f"division by zero ({self.data!r} / {other!r})")
-        return _unary(self.data / c, "/", self, 1.0 / c, c)
+        return _node(self.data / c, "/", self, 1.0 / c, None, c)
 
     def __rtruediv__(self, other: Number) -> Value:
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "r/")
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
         if c is None:
             return NotImplemented
         y = self.data
         if y == 0.0:
             raise _domain_error("/", f"division by zero ({other!r} / 0.0)")
-        return _unary(c / y, "r/", self, -c / (y * y), c)
+        return _node(c / y, "r/", self, -c / (y * y), None, c)
 
     def __pow__(self, other: Value | Number) -> Value:
         x = self.data
         if isinstance(other, Value):
             p = other.data
             out = _real_pow(x, p, "**")
-            return _binary(out, "**", self, _dpow_dbase(x, p, "**"), other, _dpow_dexp(x, out))
-        p = other if type(other) in _FAST_NUMBERS else _as_number(other, "**")
+            return _node(out, "**", self, _dpow_dbase(x, p, "**"), other, _dpow_dexp(x, out))
+        p = other if type(other) in _FAST_NUMBERS else _as_number(other)
         if p is None:
             return NotImplemented
-        return _unary(_real_pow(x, p, "**"), "**", self, _dpow_dbase(x, p, "**"), p)
+        return _node(_real_pow(x, p, "**"), "**", self, _dpow_dbase(x, p, "**"), None, p)
 
     def __rpow__(self, other: Number) -> Value:
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "r**")
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
         if c is None:
             return NotImplemented
         out = _real_pow(float(c), self.data, "**")
-        return _unary(out, "r**", self, _dpow_dexp(float(c), out), c)
+        return _node(out, "r**", self, _dpow_dexp(float(c), out), None, c)
 
     # -- unary ops --------------------------------------------------------------------------
 
     def __neg__(self) -> Value:
-        return _unary(-self.data, "neg", self, -1.0)
+        return _node(-self.data, "neg", self, -1.0)
 
     def __pos__(self) -> Value:
         return self
@@ -223,24 +270,24 @@ class Value(Node):
             e = math.exp(self.data)
         except OverflowError:
             e = math.inf
-        return _unary(e, "exp", self, e)  # d e^x = e^x
+        return _node(e, "exp", self, e)  # d e^x = e^x
 
     def log(self) -> Value:
         x = self.data
         if not x > 0.0:
             raise _domain_error("log", f"input must be > 0, got {x!r}{_named(self)}")
-        return _unary(math.log(x), "log", self, 1.0 / x)  # d log x = 1/x
+        return _node(math.log(x), "log", self, 1.0 / x)  # d log x = 1/x
 
     def sqrt(self) -> Value:
         x = self.data
         if not x >= 0.0:
             raise _domain_error("sqrt", f"input must be >= 0, got {x!r}{_named(self)}")
         s = math.sqrt(x)
-        return _unary(s, "sqrt", self, 0.5 / s if s > 0.0 else math.inf)  # d sqrt x = 1/(2 sqrt x)
+        return _node(s, "sqrt", self, 0.5 / s if s > 0.0 else math.inf)  # d sqrt x = 1/(2 sqrt x)
 
     def tanh(self) -> Value:
         t = math.tanh(self.data)
-        return _unary(t, "tanh", self, 1.0 - t * t)  # d tanh x = 1 - tanh^2 x
+        return _node(t, "tanh", self, 1.0 - t * t)  # d tanh x = 1 - tanh^2 x
 
     def sigmoid(self) -> Value:
         x = self.data
@@ -249,17 +296,29 @@ class Value(Node):
         else:  # exp(-x) would overflow for very negative x
             e = math.exp(x)
             s = e / (1.0 + e)
-        return _unary(s, "sigmoid", self, s * (1.0 - s))  # d s(x) = s(x)(1 - s(x))
+        return _node(s, "sigmoid", self, s * (1.0 - s))  # d s(x) = s(x)(1 - s(x))
 
     def relu(self) -> Value:
         x = self.data
-        if x > 0.0:
-            return _unary(x, "relu", self, 1.0)
-        return _unary(0.0, "relu", self, 0.0)  # derivative 0 at the kink, as torch
+        if x <= 0.0:  # derivative 0 at the kink, as torch
+            x, da = 0.0, 0.0
+        else:
+            da = 1.0
+        if get_mode() is None:
+            out = _new(Value)
+            out.data = x
+            out.grad = 0.0
+            out.op = "relu"
+            out._a = self
+            out._da = da
+            out._b = None
+            out._db = None
+            return out
+        return _node(x, "relu", self, da)
 
     def abs(self) -> Value:
         x = self.data
-        return _unary(abs(x), "abs", self, 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0))
+        return _node(abs(x), "abs", self, 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0))
 
     __abs__ = abs
 
@@ -271,50 +330,27 @@ def _named(v: Value) -> str:
 _new = object.__new__
 
 
-def _unary(data: float, op: str, a: Value, da: float, const: object = None) -> Value:
-    """A node with one parent ``a`` and local derivative ``da`` (``const``: a number operand,
-    kept for drawings)."""
+def _node(data: float, op: str, a: Value, da: float, b: Value | None = None, db: object = None
+          ) -> Value:
+    """The result of an op: parents ``a`` (and ``b``) with local derivatives ``da`` (and ``db``).
+
+    For an op with a number operand, ``b`` is None and ``db`` holds the number (for drawings).
+    Under no_grad the result is a leaf that remembers nothing of its operands; in a name_scope
+    it is tagged with the scope.
+    """
     out = _new(Value)
     out.data = data
     out.grad = 0.0
-    out._stamp = new_stamp()
-    out._b = None
-    out._db = const
     mode = get_mode()
     if mode is None or mode.grad_enabled:
-        out._a = a
-        out._da = da
         out.op = op
-        if mode is not None and mode.scope:
-            out._scope = mode.scope
-    else:
-        _make_leaf(out, mode)
-    return out
-
-
-def _binary(data: float, op: str, a: Value, da: float, b: Value, db: float) -> Value:
-    """A node with parents ``a`` and ``b`` and local derivatives ``da`` and ``db``."""
-    out = _new(Value)
-    out.data = data
-    out.grad = 0.0
-    out._stamp = new_stamp()
-    mode = get_mode()
-    if mode is None or mode.grad_enabled:
         out._a = a
         out._da = da
         out._b = b
         out._db = db
-        out.op = op
-        if mode is not None and mode.scope:
-            out._scope = mode.scope
     else:
-        _make_leaf(out, mode)
-    return out
-
-
-def _make_leaf(out: Value, mode) -> None:
-    """Under no_grad an op's result is a leaf that remembers nothing of its operands."""
-    out._a = out._b = None
-    out.op = ""
-    if mode.scope:
+        out.op = ""
+        out._a = out._b = None
+    if mode is not None and mode.scope:
         out._scope = mode.scope
+    return out
