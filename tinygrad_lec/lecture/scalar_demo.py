@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..data import make_moons
+from ..graph import topological_order
 from ..scalar import MLP
 from ..value import Value
 
@@ -36,9 +37,7 @@ def train_scalar_moons(steps: int = 30, seed: int = 1, n_samples: int = 100, pro
         losses.append(loss.data)
         accuracy = sum((y > 0) == (s.data > 0) for y, s in zip(ys, scores)) / len(ys)
         if k == 0:
-            from ..graph import backward_order
-
-            nodes = len(backward_order(loss))
+            nodes = len(topological_order(loss))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.data:.4f}")

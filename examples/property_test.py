@@ -1,0 +1,29 @@
+"""Property-test your own function's gradients with tinygrad_lec.testing (needs hypothesis).
+
+    python -m pytest examples/property_test.py
+"""
+
+from hypothesis import given
+
+from tinygrad_lec import testing
+
+
+def softplus(x):
+    return (1 + x.exp()).log()
+
+
+@given(testing.values(-5, 5))
+def test_softplus_gradient_matches_finite_differences(x):
+    testing.assert_grads_match(softplus, x)
+
+
+@given(testing.values(-5, 5))
+def test_softplus_derivative_is_the_sigmoid(x):
+    y = softplus(x)
+    y.backward()
+    assert abs(x.grad - x.sigmoid().data) < 1e-12
+
+
+@given(testing.expressions(max_inputs=1), testing.values(-2, 2))
+def test_random_programs(program, x):
+    testing.assert_grads_match(program, x)
