@@ -18,16 +18,17 @@ import importlib
 
 from .gradcheck import GradcheckError, gradcheck
 from .graph import current_scope, enable_grad, is_grad_enabled, name_scope, no_grad
+from .tensor import Tensor
 from .value import DomainError, Value
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Value", "DomainError", "no_grad", "enable_grad", "is_grad_enabled", "name_scope",
+    "Value", "Tensor", "DomainError", "no_grad", "enable_grad", "is_grad_enabled", "name_scope",
     "current_scope", "gradcheck", "GradcheckError", "__version__",
 ]
 
-_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "lecture", "cli"}
+_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "lecture", "cli"}
 
 
 def __getattr__(name: str):

@@ -20,12 +20,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from .gradcheck import FD_ATOL, FD_EPS, FD_RTOL, gradcheck
+from .tensor import Tensor
 from .value import Value
 
-__all__ = ["values", "floats", "expressions", "Expression", "OPS", "assert_grads_match"]
+__all__ = ["values", "tensors", "shapes", "floats", "expressions", "Expression", "OPS",
+           "assert_grads_match"]
 
 
 def floats(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrategy[float]:
@@ -36,6 +40,25 @@ def floats(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrate
 def values(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrategy[Value]:
     """Leaf :class:`Value` objects with data in [min_value, max_value]."""
     return floats(min_value, max_value).map(Value)
+
+
+def shapes(min_dims: int = 0, max_dims: int = 3, max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
+    """Small array shapes (sides 1..max_side)."""
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=1, max_side=max_side)
+
+
+def tensors(shape: Any = None, min_value: float = -10.0, max_value: float = 10.0, dtype: Any = np.float64,
+            requires_grad: bool = True) -> st.SearchStrategy[Tensor]:
+    """Leaf :class:`Tensor` objects; ``shape`` None draws a small shape (0 to 3 dimensions),
+    a tuple fixes it, a strategy draws it."""
+    dtype = np.dtype(dtype)
+    if shape is None:
+        shape = shapes()
+    elif not isinstance(shape, st.SearchStrategy):
+        shape = st.just(tuple(shape))
+    elements = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False,
+                         width=32 if dtype == np.float32 else 64)
+    return hnp.arrays(dtype, shape, elements=elements).map(lambda a: Tensor(a, requires_grad=requires_grad))
 
 
 # Ops for random programs: name -> (arity, how to apply it). Written with operators and Value's

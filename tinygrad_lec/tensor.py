@@ -1,0 +1,595 @@
+"""Tensor: a numpy-array node on the shared graph core, with numpy broadcasting.
+
+Each op computes its result with numpy and, beside it, one *vector-Jacobian product* per operand:
+a function ``g -> g · d(out)/d(operand)`` that maps the gradient of the result to the gradient of
+that operand. Written as one-line lambdas, they read like a table of derivatives (``exp``:
+``g * e``; ``matmul``: ``g @ B^T`` and ``A^T @ g``). Broadcasting is undone in one place
+(:func:`_unbroadcast`): an operand's gradient is summed over the axes that broadcasting added or
+stretched. A vjp closes over arrays only, never over the result node, so graphs hold no
+reference cycles and are freed by reference counting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from .graph import Node, backward_order, get_mode
+
+Vjp = Callable[[np.ndarray], np.ndarray]
+_new = object.__new__
+
+
+def _as_array(data: Any, dtype: Any, op: str) -> np.ndarray:
+    """numpy data for a Tensor: floating arrays keep their dtype, everything else becomes float64."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as e:
+            raise TypeError(f"{op}: unknown dtype {dtype!r}") from e
+    if isinstance(data, np.ndarray) and dtype is None and data.dtype.kind == "f":
+        return data
+    try:
+        arr = np.asarray(data, dtype=dtype)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op}: data must be numbers (a number, a nested list or an array), "
+                        f"got {type(data).__name__}: {e}") from None
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{op}: data must be numeric, got an array of dtype {arr.dtype}")
+    if dtype is None and arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``g`` down to ``shape``: over the leading axes broadcasting added, and over the axes
+    where the operand had length 1."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    stretched = tuple(i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1)
+    axes = tuple(range(extra)) + stretched
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= ax < max(ndim, 1):
+            raise ValueError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(ax) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis!r}")
+    return tuple(out)
+
+
+def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool
+            ) -> np.ndarray:
+    """Gradient of a reduction: put back the reduced axes of ``g``, broadcast to ``shape``."""
+    if not keepdims and axes is not None:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+class Tensor(Node):
+    """An n-dimensional array in a reverse-mode graph (API.md, "Tensor").
+
+    ``data`` is a numpy array; ``grad`` is None until a backward pass reaches the tensor, then an
+    array of the same shape and dtype. Floating data keeps its dtype (float32 stays float32);
+    numbers, lists and integer arrays become float64. A floating ndarray is wrapped, not copied.
+
+    >>> w = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> loss = (w * w).sum()
+    >>> loss.backward()
+    >>> w.grad.tolist()
+    [[2.0, 4.0], [6.0, 8.0]]
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_da", "_db")
+    _zero_grad = None
+    # numpy hands binary ops with a Tensor on the right to our reflected methods.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, label: str = "") -> None:
+        arr = _as_array(data, dtype, "Tensor")
+        if requires_grad and arr.dtype.kind != "f":
+            raise ValueError(f"Tensor: only floating tensors can require grad, got dtype {arr.dtype}")
+        self.data = arr
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._a = self._b = None
+        self._da = self._db = None
+        self.op = ""
+        if label:
+            self.label = label
+        mode = get_mode()
+        if mode is not None and mode.scope:
+            self._scope = mode.scope
+
+    # -- constructors -----------------------------------------------------------------------
+
+    @staticmethod
+    def _shape(shape: tuple[Any, ...], op: str) -> tuple[int, ...]:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        for n in shape:
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+                raise ValueError(f"{op}: shape must be non-negative ints, got {shape!r}")
+        return tuple(int(n) for n in shape)
+
+    @classmethod
+    def zeros(cls, *shape: int, requires_grad: bool = False, dtype: Any = np.float64) -> Tensor:
+        """A tensor of zeros: ``Tensor.zeros(2, 3)`` or ``Tensor.zeros((2, 3))``."""
+        return cls(np.zeros(cls._shape(shape, "Tensor.zeros"), dtype=dtype), requires_grad=requires_grad)
+
+    @classmethod
+    def ones(cls, *shape: int, requires_grad: bool = False, dtype: Any = np.float64) -> Tensor:
+        """A tensor of ones."""
+        return cls(np.ones(cls._shape(shape, "Tensor.ones"), dtype=dtype), requires_grad=requires_grad)
+
+    @classmethod
+    def randn(cls, *shape: int, seed: int | None = None, requires_grad: bool = False,
+              dtype: Any = np.float64) -> Tensor:
+        """Standard normal samples from ``numpy.random.default_rng(seed)``."""
+        rng = np.random.default_rng(seed)
+        data = rng.standard_normal(cls._shape(shape, "Tensor.randn")).astype(dtype, copy=False)
+        return cls(data, requires_grad=requires_grad)
+
+    # -- array protocol and conveniences ----------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        """The data array itself (no copy), as torch's ``.numpy()``."""
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def detach(self) -> Tensor:
+        """A leaf sharing this tensor's data, cut from the graph (requires_grad False)."""
+        return Tensor(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", precision=4, threshold=20, edgeitems=2)
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self.data.dtype != np.float64:
+            extra += f", dtype={self.data.dtype}"
+        if self.op:
+            extra += f", op={self.op!r}"
+        if self.label:
+            extra += f", label={self.label!r}"
+        return f"Tensor({body}{extra})"
+
+    # -- backward -----------------------------------------------------------------------------
+
+    def backward(self, grad: Any = None) -> None:
+        """Reverse mode from this tensor, seeded with ``grad`` (1 for a one-element tensor).
+
+        Interior tensors end with this pass's gradient; leaves with ``requires_grad``
+        accumulate across calls (API.md, "Graph core").
+        """
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(f"backward: grad can be omitted only for a one-element tensor; this one has "
+                                 f"shape {self.shape}: pass grad= an array of that shape")
+            seed = np.ones_like(self.data)
+        else:
+            seed = np.array(_as_array(grad, self.data.dtype, "backward"), copy=True)
+            if seed.shape != self.shape:
+                raise ValueError(f"backward: grad has shape {seed.shape}, the tensor has shape {self.shape}")
+        if not self.requires_grad:
+            raise ValueError("backward: this tensor does not require grad (no input of its graph does)")
+        order = backward_order(self)
+        _accumulate(self, seed, None)
+        for v in order:
+            g = v.grad
+            a = v._a
+            if v._da is not None:
+                _accumulate(a, v._da(g), g)
+            b = v._b
+            if b is not None and v._db is not None:
+                _accumulate(b, v._db(g), g)
+
+    # -- elementwise binary ops: (result, vjp for each operand) ---------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        y = _operand(other)
+        return _binary("+", self, y, lambda x, y: x + y, lambda g: g, lambda g: g)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _binary("+", _operand(other), self, lambda x, y: x + y, lambda g: g, lambda g: g)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _binary("-", self, _operand(other), lambda x, y: x - y, lambda g: g, lambda g: -g)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _binary("-", _operand(other), self, lambda x, y: x - y, lambda g: g, lambda g: -g)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _mul(self, _operand(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _mul(_operand(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _div(self, _operand(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _div(_operand(other), self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _pow(self, _operand(other))
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _pow(_operand(other), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _matmul(self, _operand(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _matmul(_operand(other), self)
+
+    # -- elementwise unary ops --------------------------------------------------------------
+
+    def __neg__(self) -> Tensor:
+        return _unary("neg", self, -self.data, lambda g: -g)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def exp(self) -> Tensor:
+        e = np.exp(self.data)
+        return _unary("exp", self, e, lambda g: g * e)
+
+    def log(self) -> Tensor:
+        x = self.data
+        return _unary("log", self, np.log(x), lambda g: g / x)
+
+    def sqrt(self) -> Tensor:
+        s = np.sqrt(self.data)
+        return _unary("sqrt", self, s, lambda g: g * 0.5 / s)
+
+    def tanh(self) -> Tensor:
+        t = np.tanh(self.data)
+        return _unary("tanh", self, t, lambda g: g * (1 - t * t))
+
+    def sigmoid(self) -> Tensor:
+        x = self.data
+        # 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) below: neither exponent can overflow.
+        e = np.exp(-np.abs(x))
+        s = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        return _unary("sigmoid", self, s, lambda g: g * s * (1 - s))
+
+    def relu(self) -> Tensor:
+        x = self.data
+        mask = x > 0  # derivative 0 at the kink, as torch
+        return _unary("relu", self, np.maximum(x, 0, dtype=x.dtype), lambda g: g * mask)
+
+    def abs(self) -> Tensor:
+        x = self.data
+        return _unary("abs", self, np.abs(x), lambda g: g * np.sign(x))
+
+    __abs__ = abs
+
+    # -- reductions ---------------------------------------------------------------------------
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        shape, axes = self.shape, _normalize_axis(axis, self.ndim, "sum")
+        return _unary("sum", self, self.data.sum(axis=axes, keepdims=keepdims),
+                      lambda g: _expand(g, shape, axes, keepdims))
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        shape, axes = self.shape, _normalize_axis(axis, self.ndim, "mean")
+        n = _count(shape, axes)
+        if n == 0:
+            raise ValueError(f"mean: cannot average over zero elements (shape {shape}, axis {axis!r})")
+        return _unary("mean", self, self.data.mean(axis=axes, keepdims=keepdims),
+                      lambda g: _expand(g / n, shape, axes, keepdims))
+
+    def var(self, axis: Any = None, keepdims: bool = False, correction: int = 0) -> Tensor:
+        """Variance ``sum (x - mean)^2 / (N - correction)``; correction=0 is the biased variance
+        BatchNorm normalizes with, correction=1 the unbiased one (REFERENCE 10.4)."""
+        shape, axes = self.shape, _normalize_axis(axis, self.ndim, "var")
+        n = _count(shape, axes)
+        if n - correction <= 0:
+            raise ValueError(f"var: N - correction must be > 0, got N={n}, correction={correction}")
+        x = self.data
+        centered = x - x.mean(axis=axes, keepdims=True)
+        out = (centered * centered).sum(axis=axes, keepdims=keepdims) / (n - correction)
+        scale = 2 / (n - correction)
+        return _unary("var", self, out.astype(x.dtype, copy=False),
+                      lambda g: _expand(g, shape, axes, keepdims) * (scale * centered))
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Maximum over ``axis``; the gradient is split evenly between tied maxima (as torch.amax)."""
+        shape, axes = self.shape, _normalize_axis(axis, self.ndim, "max")
+        if self.data.size == 0:
+            raise ValueError(f"max: cannot take the maximum of an empty tensor (shape {shape})")
+        x = self.data
+        m = x.max(axis=axes, keepdims=True)
+        mask = x == m
+        share = mask / mask.sum(axis=axes, keepdims=True)
+        out = m if keepdims else (m.reshape(()) if axes is None else np.squeeze(m, axis=axes))
+        return _unary("max", self, out, lambda g: _expand(g, shape, axes, keepdims) * share)
+
+    # -- shape ops ------------------------------------------------------------------------------
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        old = self.shape
+        try:
+            out = self.data.reshape(shape)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {old} to {shape}: {e}") from None
+        return _unary("reshape", self, out, lambda g: g.reshape(old))
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        perm = tuple(range(self.ndim))[::-1] if not axes else axes
+        ndim = self.ndim
+        if len(perm) != ndim or sorted(int(a) % max(ndim, 1) for a in perm) != list(range(ndim)):
+            raise ValueError(f"transpose: axes {axes!r} are not a permutation of the {self.ndim} axes "
+                             f"of a tensor of shape {self.shape}")
+        inverse = tuple(np.argsort([int(a) % self.ndim for a in perm]))
+        return _unary("transpose", self, self.data.transpose(perm), lambda g: g.transpose(inverse))
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def __getitem__(self, index: Any) -> Tensor:
+        index = _plain_index(index)
+        x = self.data
+        try:
+            out = x[index]
+        except IndexError as e:
+            raise IndexError(f"getitem: index {index!r} for a tensor of shape {self.shape}: {e}") from None
+        shape, dtype, advanced = x.shape, x.dtype, _has_array_index(index)
+
+        def vjp(g: np.ndarray) -> np.ndarray:
+            grad = np.zeros(shape, dtype=dtype)
+            if advanced:
+                np.add.at(grad, index, g)  # repeated indices accumulate
+            else:
+                grad[index] = g
+            return grad
+
+        return _unary("getitem", self, out, vjp)
+
+    # -- softmax -------------------------------------------------------------------------------
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """``exp(x - max) / sum exp(x - max)``: no overflow for logits of any size."""
+        x = self.data
+        (ax,) = _normalize_axis(axis, self.ndim, "softmax")
+        e = np.exp(x - x.max(axis=ax, keepdims=True))
+        s = e / e.sum(axis=ax, keepdims=True)
+        return _unary("softmax", self, s, lambda g: s * (g - (g * s).sum(axis=ax, keepdims=True)))
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """``x - max - log sum exp(x - max)``: finite for logits of any size."""
+        x = self.data
+        (ax,) = _normalize_axis(axis, self.ndim, "log_softmax")
+        shifted = x - x.max(axis=ax, keepdims=True)
+        e = np.exp(shifted)
+        z = e.sum(axis=ax, keepdims=True)
+        out = shifted - np.log(z)
+        return _unary("log_softmax", self, out, lambda g: g - (e / z) * g.sum(axis=ax, keepdims=True))
+
+
+# -- building nodes ---------------------------------------------------------------------------
+
+
+def _operand(x: Any) -> Tensor | float:
+    """A Tensor stays; a Python or numpy scalar becomes a Python float (so float32 stays
+    float32, as with torch); an array or list becomes a constant Tensor."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, Real) and not isinstance(x, Node):
+        return float(x)
+    if isinstance(x, Node):
+        raise TypeError(f"cannot combine a Tensor with a {type(x).__name__}")
+    return Tensor(_as_array(x, None, "Tensor op"))
+
+
+def _node(op: str, data: np.ndarray, a: Tensor, da: Vjp | None, b: Tensor | None = None,
+          db: Vjp | None = None) -> Tensor:
+    """The result of an op. Operands that need no gradient get no vjp; if neither does (or
+    under no_grad) the result is a leaf."""
+    out = _new(Tensor)
+    out.data = data
+    out.grad = None
+    mode = get_mode()
+    need_a = a.requires_grad
+    need_b = b is not None and b.requires_grad
+    if (need_a or need_b) and (mode is None or mode.grad_enabled):
+        out.requires_grad = True
+        out.op = op
+        out._a, out._da = a, da if need_a else None
+        out._b, out._db = b, db if need_b else None
+    else:
+        out.requires_grad = False
+        out.op = ""
+        out._a = out._b = out._da = out._db = None
+    if mode is not None and mode.scope:
+        out._scope = mode.scope
+    return out
+
+
+def _unary(op: str, a: Tensor, data: np.ndarray, vjp: Vjp) -> Tensor:
+    return _node(op, data, a, vjp)
+
+
+def _binary(op: str, a: Tensor | float, b: Tensor | float, forward: Callable, da: Vjp, db: Vjp) -> Tensor:
+    """An elementwise op with numpy broadcasting; a float operand is a constant."""
+    x = a.data if isinstance(a, Tensor) else a
+    y = b.data if isinstance(b, Tensor) else b
+    try:
+        data = forward(x, y)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {np.shape(x)} and {np.shape(y)} are not broadcastable") from None
+    if not isinstance(a, Tensor):
+        return _node(op, np.asarray(data), b, db)
+    if not isinstance(b, Tensor):
+        return _node(op, np.asarray(data), a, da)
+    return _node(op, np.asarray(data), a, da, b, db)
+
+
+def _mul(a: Tensor | float, b: Tensor | float) -> Tensor:
+    x = a.data if isinstance(a, Tensor) else a
+    y = b.data if isinstance(b, Tensor) else b
+    return _binary("*", a, b, lambda x, y: x * y, lambda g: g * y, lambda g: g * x)
+
+
+def _div(a: Tensor | float, b: Tensor | float) -> Tensor:
+    x = a.data if isinstance(a, Tensor) else a
+    y = b.data if isinstance(b, Tensor) else b
+    return _binary("/", a, b, lambda x, y: x / y, lambda g: g / y, lambda g: -g * x / (y * y))
+
+
+def _pow(a: Tensor | float, b: Tensor | float) -> Tensor:
+    """x ** p; d/dx = p x^(p-1) (0 where p == 0); d/dp = x^p log x (0 where x == 0), as torch."""
+    x = a.data if isinstance(a, Tensor) else a
+    p = b.data if isinstance(b, Tensor) else b
+    try:
+        out = np.asarray(x**p)
+    except ValueError:
+        raise ValueError(f"**: shapes {np.shape(x)} and {np.shape(p)} are not broadcastable") from None
+
+    def d_base(g: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * np.where(np.equal(p, 0), 0, p * x ** (p - 1))
+
+    def d_exp(g: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * out * np.log(np.where(np.equal(x, 0), 1, x))
+
+    return _binary("**", a, b, lambda x, p: out, d_base, d_exp)
+
+
+def _matmul(a: Tensor | float, b: Tensor | float) -> Tensor:
+    """numpy's matmul rules (1-D, 2-D, batched). With 1-D operands promoted to matrices:
+    dA = g @ B^T, dB = A^T @ g, batch axes summed back by _unbroadcast."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise ValueError("matmul: both operands must be tensors or arrays, not scalars")
+    A, B = a.data, b.data
+    if A.ndim == 0 or B.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {A.shape} "
+                         f"and {B.shape}")
+    try:
+        data = A @ B
+    except ValueError:
+        raise ValueError(f"matmul: shapes {A.shape} and {B.shape} do not match "
+                         f"({A.shape[-1]} != {B.shape[-2] if B.ndim > 1 else B.shape[0]})") from None
+    A2 = A[None, :] if A.ndim == 1 else A
+    B2 = B[:, None] if B.ndim == 1 else B
+
+    def as_matrix(g: np.ndarray) -> np.ndarray:
+        if A.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if B.ndim == 1:
+            g = np.expand_dims(g, -1)
+        return g
+
+    def d_a(g: np.ndarray) -> np.ndarray:
+        ga = as_matrix(g) @ B2.swapaxes(-1, -2)
+        return _unbroadcast(ga, A2.shape).reshape(A.shape)
+
+    def d_b(g: np.ndarray) -> np.ndarray:
+        gb = A2.swapaxes(-1, -2) @ as_matrix(g)
+        return _unbroadcast(gb, B2.shape).reshape(B.shape)
+
+    return _node("@", np.asarray(data), a, d_a, b, d_b)
+
+
+def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None) -> None:
+    """Add one gradient contribution to ``t.grad`` (summing away broadcast axes, in t's dtype).
+
+    The first contribution is stored as it is when it is a fresh array; a view of another
+    gradient, or the upstream gradient itself, is copied first, so that no two gradients ever
+    share memory and later in-place additions touch only this tensor's gradient.
+    """
+    if contribution.shape != t.data.shape:
+        contribution = _unbroadcast(contribution, t.data.shape)
+    g = t.grad
+    if g is None:
+        if contribution is upstream or contribution.base is not None or contribution.dtype != t.data.dtype:
+            contribution = np.array(contribution, dtype=t.data.dtype, copy=True)
+        t.grad = contribution
+    else:
+        g += contribution
+
+
+def _count(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> int:
+    if axes is None:
+        return int(np.prod(shape, dtype=np.int64))
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def _plain_index(index: Any) -> Any:
+    """Tensors used as indices become their integer arrays."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data.astype(np.intp)
+    return index
+
+
+def _has_array_index(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, (list, np.ndarray)) for i in items)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Shorthand for :class:`Tensor` (as ``torch.tensor``)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def as_tensors(*xs: Any) -> Sequence[Tensor]:
+    return [x if isinstance(x, Tensor) else Tensor(x) for x in xs]
