@@ -48,15 +48,16 @@ def _as_array(data: Any, dtype: Any, op: str) -> np.ndarray:
 
 def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``g`` down to ``shape``: over the leading axes broadcasting added, and over the axes
-    where the operand had length 1."""
+    where the operand had length 1. (Sums, not reshapes, so the result is a fresh array.)"""
     if g.shape == shape:
         return g
     extra = g.ndim - len(shape)
-    stretched = tuple(i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1)
-    axes = tuple(range(extra)) + stretched
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if stretched:
+        g = g.sum(axis=stretched, keepdims=True)
+    return g
 
 
 def _normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
@@ -391,8 +392,12 @@ class Tensor(Node):
         except IndexError as e:
             raise IndexError(f"getitem: index {index!r} for a tensor of shape {self.shape}: {e}") from None
         shape, dtype, advanced = x.shape, x.dtype, _has_array_index(index)
+        flat = _flat_indices(index, shape) if advanced else None
 
         def vjp(g: np.ndarray) -> np.ndarray:
+            if flat is not None:  # one integer array per axis: a weighted histogram, fast
+                summed = np.bincount(flat, weights=g.reshape(-1), minlength=x.size)
+                return summed.astype(dtype, copy=False).reshape(shape)
             grad = np.zeros(shape, dtype=dtype)
             if advanced:
                 np.add.at(grad, index, g)  # repeated indices accumulate
@@ -584,6 +589,25 @@ def _plain_index(index: Any) -> Any:
 def _has_array_index(index: Any) -> bool:
     items = index if isinstance(index, tuple) else (index,)
     return any(isinstance(i, (list, np.ndarray)) for i in items)
+
+
+def _flat_indices(index: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Flat positions picked by an index made of one integer array per axis (else None)."""
+    if not isinstance(index, tuple) or len(index) != len(shape) or len(shape) == 0:
+        return None
+    arrays = []
+    for i in index:
+        if not isinstance(i, (list, np.ndarray)):
+            return None
+        a = np.asarray(i)
+        if a.dtype.kind not in "iu":
+            return None
+        arrays.append(a)
+    try:
+        arrays = np.broadcast_arrays(*arrays)
+    except ValueError:
+        return None
+    return np.ravel_multi_index(arrays, shape, mode="wrap").reshape(-1)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
