@@ -3,7 +3,7 @@
     python -m pytest examples/property_test.py
 """
 
-from hypothesis import given
+from hypothesis import assume, given
 
 from tinygrad_lec import testing
 
@@ -26,4 +26,5 @@ def test_softplus_derivative_is_the_sigmoid(x):
 
 @given(testing.expressions(max_inputs=1), testing.values(-2, 2))
 def test_random_programs(program, x):
+    assume(abs(program(x).data) < 100)  # central differences lose about 1e-10 * |f| to rounding
     testing.assert_grads_match(program, x)

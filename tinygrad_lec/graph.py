@@ -13,10 +13,10 @@ reference cycle ever waits for Python's cyclic garbage collector.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-from collections.abc import Iterator
-from typing import NamedTuple
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 
 class _Mode(NamedTuple):
@@ -42,18 +42,42 @@ def current_scope() -> str:
     return "" if mode is None else mode.scope
 
 
-@contextlib.contextmanager
-def _set_mode(grad_enabled: bool, scope: str) -> Iterator[None]:
-    mode = None if (grad_enabled and not scope) else _Mode(grad_enabled, scope)
-    token = _MODE.set(mode)
-    try:
-        yield
-    finally:
-        _MODE.reset(token)
+class _ModeContext:
+    """A context manager (and function decorator) that sets the graph-building mode.
+
+    Like torch.no_grad: the same object may be entered again, also while already active, and
+    ``@no_grad()`` on a function applies the mode to each call. The mode is computed from the
+    enclosing one at each entry, so a decorated function keeps its caller's scope.
+    """
+
+    __slots__ = ("_grad_enabled", "_scope", "_tokens")
+
+    def __init__(self, grad_enabled: bool | None, scope: str | None) -> None:
+        self._grad_enabled = grad_enabled  # None: keep the enclosing setting
+        self._scope = scope  # None: keep the enclosing scope; else a name nested inside it
+        self._tokens: list[contextvars.Token] = []
+
+    def __enter__(self) -> None:
+        grad = is_grad_enabled() if self._grad_enabled is None else self._grad_enabled
+        scope = current_scope()
+        if self._scope is not None:
+            scope = f"{scope}/{self._scope}" if scope else self._scope
+        self._tokens.append(_MODE.set(None if grad and not scope else _Mode(grad, scope)))
+
+    def __exit__(self, *exc: object) -> None:
+        _MODE.reset(self._tokens.pop())
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _ModeContext(self._grad_enabled, self._scope):
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 
-def no_grad() -> contextlib.AbstractContextManager[None]:
-    """Context manager: ops inside build no graph; their results are leaves needing no gradient.
+def no_grad() -> _ModeContext:
+    """Context manager (or decorator): ops inside build no graph; results are leaves.
 
     >>> from tinygrad_lec import Value, no_grad
     >>> w = Value(2.0)
@@ -62,16 +86,17 @@ def no_grad() -> contextlib.AbstractContextManager[None]:
     >>> y.op, y.parents
     ('', ())
     """
-    return _set_mode(False, current_scope())
+    return _ModeContext(False, None)
 
 
-def enable_grad() -> contextlib.AbstractContextManager[None]:
-    """Context manager: build graphs again inside an enclosing :func:`no_grad`."""
-    return _set_mode(True, current_scope())
+def enable_grad() -> _ModeContext:
+    """Context manager (or decorator): build graphs again inside an enclosing :func:`no_grad`."""
+    return _ModeContext(True, None)
 
 
-def name_scope(name: str) -> contextlib.AbstractContextManager[None]:
-    """Context manager: tag every node made inside with ``name`` (nested scopes join with "/").
+def name_scope(name: str) -> _ModeContext:
+    """Context manager (or decorator): tag every node made inside with ``name``, nested scopes
+    joined with "/"; ``viz`` draws each scope as a cluster.
 
     >>> from tinygrad_lec import Value, name_scope
     >>> with name_scope("block1"), name_scope("batchnorm"):
@@ -81,8 +106,7 @@ def name_scope(name: str) -> contextlib.AbstractContextManager[None]:
     """
     if not isinstance(name, str) or not name or "/" in name:
         raise ValueError(f"name_scope: name must be a non-empty str without '/', got {name!r}")
-    outer = current_scope()
-    return _set_mode(is_grad_enabled(), f"{outer}/{name}" if outer else name)
+    return _ModeContext(None, name)
 
 
 class Node:
@@ -133,22 +157,29 @@ class Node:
         return self._a is None
 
 
-def backward_order(root: Node) -> list[Node]:
-    """The interior (non-leaf) nodes reachable from ``root``, every node before its parents.
+def backward_order(root: Node) -> tuple[list[Node], list[Node], list[object]]:
+    """Prepare a backward pass from ``root``: ``(order, leaves, saved)``.
 
-    A reverse-mode pass may visit a node only after every node computed from it has added its
-    contribution to the node's gradient; this is the reverse of a depth-first postorder along
-    parent edges. The search is iterative (a chain of a million ops is fine) and follows the
-    operands' order, so the order is deterministic. It also resets each interior gradient to
-    ``type(node)._zero_grad``: interior gradients hold only the current pass (API.md, "Graph
-    core"). Leaves are left out: they accumulate, and have nothing to pass on.
+    ``order``: the interior (non-leaf) nodes reachable from ``root``, every node before its
+    parents. A reverse-mode pass may visit a node only after every node computed from it has
+    added its contribution to the node's gradient; this is the reverse of a depth-first
+    postorder along parent edges. The search is iterative (a chain of a million ops is fine)
+    and follows the operands' order, so the order is deterministic.
+
+    Every gradient the pass will write starts from ``type(node)._zero_grad``. Interior gradients
+    hold only the current pass (API.md, "Graph core"). Leaves accumulate across passes, but
+    this pass's contributions are summed on their own first: ``leaves`` are the leaves reached
+    and ``saved`` their gradients before the pass, which the caller adds back at the end
+    (``saved + this pass``). So a second backward adds exactly the same total again and leaves
+    exactly twice the gradient, whatever the rounding of the individual contributions.
     """
     order: list[Node] = []
+    leaves: list[Node] = []
     if root._a is None:
-        return order
+        return order, leaves, []
     expanded: set[Node] = set()
     stack: list[Node | None] = [root]
-    push, pop, expand, emit = stack.append, stack.pop, expanded.add, order.append
+    push, pop, expand, emit, leaf = stack.append, stack.pop, expanded.add, order.append, leaves.append
     while stack:
         v = pop()
         if v is None:  # marker: every parent of the node below it has been emitted
@@ -161,12 +192,23 @@ def backward_order(root: Node) -> list[Node]:
         push(v)
         push(None)
         a, b = v._a, v._b
-        if b is not None and b._a is not None and b not in expanded:
-            push(b)
-        if a._a is not None and a not in expanded:
-            push(a)
+        if b is not None and b not in expanded:
+            if b._a is not None:
+                push(b)
+            else:
+                expand(b)
+                leaf(b)
+        if a not in expanded:
+            if a._a is not None:
+                push(a)
+            else:
+                expand(a)
+                leaf(a)
     order.reverse()
-    return order
+    saved = [v.grad for v in leaves]
+    for v in leaves:
+        v.grad = v._zero_grad
+    return order, leaves, saved
 
 
 def topological_order(root: Node) -> list[Node]:

@@ -78,10 +78,12 @@ def _normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
 
 def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool
             ) -> np.ndarray:
-    """Gradient of a reduction: put back the reduced axes of ``g``, broadcast to ``shape``."""
+    """Gradient of a reduction: ``g`` copied along the reduced axes, as a fresh array of ``shape``."""
     if not keepdims and axes is not None:
-        g = np.expand_dims(g, axes)
-    return np.broadcast_to(g, shape)
+        g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
 
 
 class Tensor(Node):
@@ -113,8 +115,8 @@ class Tensor(Node):
         self._a = self._b = None
         self._da = self._db = None
         self.op = ""
-        if label:
-            self.label = label
+        if label != "":
+            self.label = label  # the setter checks that it is a str
         mode = get_mode()
         if mode is not None and mode.scope:
             self._scope = mode.scope
@@ -224,16 +226,28 @@ class Tensor(Node):
                 raise ValueError(f"backward: grad has shape {seed.shape}, the tensor has shape {self.shape}")
         if not self.requires_grad:
             raise ValueError("backward: this tensor does not require grad (no input of its graph does)")
-        order = backward_order(self)
-        _accumulate(self, seed, None)
-        for v in order:
-            g = v.grad
-            a = v._a
-            if v._da is not None:
-                _accumulate(a, v._da(g), g)
-            b = v._b
-            if b is not None and v._db is not None:
-                _accumulate(b, v._db(g), g)
+        if self._a is None:  # a leaf root
+            _accumulate(self, seed, None)
+            return
+        order, leaves, saved = backward_order(self)
+        self.grad = seed
+        try:
+            for v in order:  # the chain rule, one vector-Jacobian product per operand
+                g = v.grad
+                if v._da is not None:
+                    _accumulate(v._a, v._da(g), g)
+                if v._db is not None:
+                    _accumulate(v._b, v._db(g), g)
+        except BaseException:  # leaves keep what they had
+            for v, before in zip(leaves, saved):
+                v.grad = before
+            raise
+        for v, before in zip(leaves, saved):  # what they had + this pass's total
+            if before is not None and v.grad is not None:
+                before += v.grad
+                v.grad = before
+            elif before is not None:
+                v.grad = before
 
     # -- elementwise binary ops: (result, vjp for each operand) ---------------------------
 
@@ -372,12 +386,14 @@ class Tensor(Node):
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        perm = tuple(range(self.ndim))[::-1] if not axes else axes
         ndim = self.ndim
-        if len(perm) != ndim or sorted(int(a) % max(ndim, 1) for a in perm) != list(range(ndim)):
-            raise ValueError(f"transpose: axes {axes!r} are not a permutation of the {self.ndim} axes "
+        perm = tuple(range(ndim))[::-1] if not axes else axes
+        ok = len(perm) == ndim and all(isinstance(a, (int, np.integer)) and -ndim <= a < ndim for a in perm)
+        perm = tuple(int(a) % ndim for a in perm) if ok and ndim else ()
+        if not ok or sorted(perm) != list(range(ndim)):
+            raise ValueError(f"transpose: axes {axes!r} are not a permutation of the {ndim} axes "
                              f"of a tensor of shape {self.shape}")
-        inverse = tuple(np.argsort([int(a) % self.ndim for a in perm]))
+        inverse = tuple(perm.index(i) for i in range(ndim))
         return _unary("transpose", self, self.data.transpose(perm), lambda g: g.transpose(inverse))
 
     @property
@@ -448,7 +464,7 @@ def _node(op: str, data: np.ndarray, a: Tensor, da: Vjp | None, b: Tensor | None
     """The result of an op. Operands that need no gradient get no vjp; if neither does (or
     under no_grad) the result is a leaf."""
     out = _new(Tensor)
-    out.data = data
+    out.data = data if type(data) is np.ndarray else np.asarray(data)  # numpy gives 0-d results as scalars
     out.grad = None
     mode = get_mode()
     need_a = a.requires_grad
@@ -480,10 +496,10 @@ def _binary(op: str, a: Tensor | float, b: Tensor | float, forward: Callable, da
     except ValueError:
         raise ValueError(f"{op}: shapes {np.shape(x)} and {np.shape(y)} are not broadcastable") from None
     if not isinstance(a, Tensor):
-        return _node(op, np.asarray(data), b, db)
+        return _node(op, data, b, db)
     if not isinstance(b, Tensor):
-        return _node(op, np.asarray(data), a, da)
-    return _node(op, np.asarray(data), a, da, b, db)
+        return _node(op, data, a, da)
+    return _node(op, data, a, da, b, db)
 
 
 def _mul(a: Tensor | float, b: Tensor | float) -> Tensor:
@@ -503,7 +519,7 @@ def _pow(a: Tensor | float, b: Tensor | float) -> Tensor:
     x = a.data if isinstance(a, Tensor) else a
     p = b.data if isinstance(b, Tensor) else b
     try:
-        out = np.asarray(x**p)
+        out = x**p
     except ValueError:
         raise ValueError(f"**: shapes {np.shape(x)} and {np.shape(p)} are not broadcastable") from None
 
@@ -536,35 +552,47 @@ def _matmul(a: Tensor | float, b: Tensor | float) -> Tensor:
     B2 = B[:, None] if B.ndim == 1 else B
 
     def as_matrix(g: np.ndarray) -> np.ndarray:
+        """The upstream gradient in the shape of A2 @ B2 (1-D operands promoted)."""
+        if A.ndim == 1 and B.ndim == 1:
+            return g.reshape(1, 1)
         if A.ndim == 1:
-            g = np.expand_dims(g, -2)
+            return np.expand_dims(g, -2)
         if B.ndim == 1:
-            g = np.expand_dims(g, -1)
+            return np.expand_dims(g, -1)
         return g
 
     def d_a(g: np.ndarray) -> np.ndarray:
-        ga = as_matrix(g) @ B2.swapaxes(-1, -2)
-        return _unbroadcast(ga, A2.shape).reshape(A.shape)
+        ga = _unbroadcast(as_matrix(g) @ B2.swapaxes(-1, -2), A2.shape)
+        return ga if ga.shape == A.shape else ga.reshape(A.shape)
 
     def d_b(g: np.ndarray) -> np.ndarray:
-        gb = A2.swapaxes(-1, -2) @ as_matrix(g)
-        return _unbroadcast(gb, B2.shape).reshape(B.shape)
+        gm = as_matrix(g)
+        if gm.ndim == 2 and A2.ndim == 2 and B2.flags.f_contiguous and not B2.flags.c_contiguous:
+            # B is a transposed view (x @ W.T): give its gradient the same layout, so that
+            # the transpose's gradient, W's, comes out row-major like W.
+            gb = (gm.T @ A2).T
+        else:
+            gb = A2.swapaxes(-1, -2) @ gm
+        gb = _unbroadcast(gb, B2.shape)
+        return gb if gb.shape == B.shape else gb.reshape(B.shape)
 
-    return _node("@", np.asarray(data), a, d_a, b, d_b)
+    return _node("@", data, a, d_a, b, d_b)
 
 
 def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None) -> None:
     """Add one gradient contribution to ``t.grad`` (summing away broadcast axes, in t's dtype).
 
-    The first contribution is stored as it is when it is a fresh array; a view of another
-    gradient, or the upstream gradient itself, is copied first, so that no two gradients ever
-    share memory and later in-place additions touch only this tensor's gradient.
+    The first contribution is stored as it is unless it may share memory with the upstream
+    gradient (identity, reshape and transpose rules return views of it) or is read-only: then
+    it is copied, so that no two gradients ever share memory and later in-place additions
+    touch only this tensor's gradient.
     """
     if contribution.shape != t.data.shape:
         contribution = _unbroadcast(contribution, t.data.shape)
     g = t.grad
     if g is None:
-        if contribution is upstream or contribution.base is not None or contribution.dtype != t.data.dtype:
+        if (contribution.dtype != t.data.dtype or not contribution.flags.writeable
+                or (upstream is not None and np.may_share_memory(contribution, upstream))):
             contribution = np.array(contribution, dtype=t.data.dtype, copy=True)
         t.grad = contribution
     else:

@@ -56,8 +56,12 @@ def tensors(shape: Any = None, min_value: float = -10.0, max_value: float = 10.0
         shape = shapes()
     elif not isinstance(shape, st.SearchStrategy):
         shape = st.just(tuple(shape))
-    elements = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False,
-                         width=32 if dtype == np.float32 else 64)
+    width = 8 * dtype.itemsize
+    if width < 64:  # bounds the narrower type cannot hold exactly move inward to ones it can
+        lo, hi = dtype.type(min_value), dtype.type(max_value)
+        min_value = float(np.nextafter(lo, dtype.type(np.inf)) if lo < min_value else lo)
+        max_value = float(np.nextafter(hi, dtype.type(-np.inf)) if hi > max_value else hi)
+    elements = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False, width=width)
     return hnp.arrays(dtype, shape, elements=elements).map(lambda a: Tensor(a, requires_grad=requires_grad))
 
 

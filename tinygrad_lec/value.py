@@ -40,7 +40,7 @@ def _real_pow(x: float, p: float, op: str) -> float:
     """x ** p on the reals: a clear error instead of a complex result or ZeroDivisionError."""
     if x == 0.0 and p < 0.0:
         raise _domain_error(op, f"0 ** {p!r} is a pole (base 0 with a negative exponent)")
-    if x < 0.0 and p != int(p):
+    if x < 0.0 and math.isfinite(p) and not float(p).is_integer():
         raise _domain_error(op, f"{x!r} ** {p!r} is not real (negative base, non-integer exponent)")
     try:
         return x**p
@@ -92,8 +92,8 @@ class Value(Node):
         self.grad = 0.0
         self._a = self._b = None
         self.op = ""
-        if label:
-            self.label = label
+        if label != "":
+            self.label = label  # the setter checks that it is a str
         mode = get_mode()
         if mode is not None and mode.scope:
             self._scope = mode.scope
@@ -109,15 +109,26 @@ class Value(Node):
 
         Interior nodes end with this pass's gradient; leaves accumulate across calls.
         """
-        order = backward_order(self)
-        self.grad += 1.0
-        for v in order:  # the chain rule: parent.grad += d(v)/d(parent) * v.grad
-            g = v.grad
-            a = v._a
-            a.grad += v._da * g
-            b = v._b
-            if b is not None:
-                b.grad += v._db * g
+        if self._a is None:  # a leaf root: d(self)/d(self) = 1, accumulated
+            self.grad += 1.0
+            return
+        order, leaves, saved = backward_order(self)
+        self.grad = 1.0
+        try:
+            for v in order:  # the chain rule: parent.grad += d(v)/d(parent) * v.grad
+                g = v.grad
+                a = v._a
+                a.grad += v._da * g
+                b = v._b
+                if b is not None:
+                    b.grad += v._db * g
+        except BaseException:  # leaves keep what they had
+            for v, before in zip(leaves, saved):
+                v.grad = before
+            raise
+        for v, before in zip(leaves, saved):  # what they had + this pass's total
+            if before:
+                v.grad = before + v.grad
 
     def zero_grad(self) -> None:
         """Set this node's gradient to 0.0."""
