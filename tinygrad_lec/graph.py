@@ -135,6 +135,16 @@ class Node:
             raise TypeError(f"label must be a str, got {type(label).__name__}: {label!r}")
         self._label = label
 
+    def _init_leaf(self, label: str) -> None:
+        """Fields of a node made by the user: no parents, no op, the label, the current scope."""
+        self._a = self._b = None
+        self.op = ""
+        if label != "":
+            self.label = label  # the setter checks that it is a str
+        mode = _MODE.get()
+        if mode is not None and mode.scope:
+            self._scope = mode.scope
+
     @property
     def parents(self) -> tuple[Node, ...]:
         """The nodes this one was computed from, in operand order (a reused operand appears twice)."""

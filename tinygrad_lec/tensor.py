@@ -112,14 +112,8 @@ class Tensor(Node):
         self.data = arr
         self.grad = None
         self.requires_grad = bool(requires_grad)
-        self._a = self._b = None
         self._da = self._db = None
-        self.op = ""
-        if label != "":
-            self.label = label  # the setter checks that it is a str
-        mode = get_mode()
-        if mode is not None and mode.scope:
-            self._scope = mode.scope
+        self._init_leaf(label)
 
     # -- constructors -----------------------------------------------------------------------
 
