@@ -1,4 +1,5 @@
-"""Networks made of :class:`Value` scalars, as in micrograd: Neuron, Layer, MLP.
+"""Networks made of :class:`Value` scalars, as in micrograd (Neuron, Layer, MLP), and the
+lecture's per-element BatchNorm (batch_norm).
 
 Every weight is its own Value, so the whole network is one scalar graph that ``viz`` can draw
 node by node. Initialisation is seeded (``seed=None`` draws from fresh entropy).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from .graph import name_scope
 from .value import Number, Value
 
 
@@ -110,3 +112,51 @@ class MLP(Module):
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+
+def batch_norm(zs: Sequence[Value], gamma: Value | Number = 1.0, beta: Value | Number = 0.0,
+               eps: float = 1e-5) -> list[Value]:
+    """The lecture's Batch Normalization of one neuron over a minibatch, element by element.
+
+    REFERENCE.md 10.1: for the pre-activations ``z_1..z_B`` of one neuron,
+
+        mu = (1/B) sum_i z_i,   var = (1/B) sum_i (z_i - mu)^2   (biased),
+        u_i = (z_i - mu) / sqrt(var + eps),   out_i = gamma u_i + beta.
+
+    Built from Value ops only, inside name scopes ``batchnorm/mean``, ``batchnorm/variance``,
+    ``batchnorm/normalize`` and ``batchnorm/scale_shift``, so ``backward`` derives the gradients
+    of REFERENCE 10.2 by itself, and a drawing shows every ``out_i`` depending on every ``z_j``
+    through ``mu`` and ``var``. Training on a batch of one is a ValueError, as in torch (10.3.5).
+
+    >>> zs = [Value(1.0), Value(2.0), Value(4.0)]
+    >>> ys = batch_norm(zs, gamma=Value(1.0), beta=Value(0.0), eps=0.0)
+    >>> [round(y.data, 4) for y in ys]
+    [-1.069, -0.2673, 1.3363]
+    """
+    zs = list(zs)
+    if len(zs) < 2:
+        raise ValueError(f"batch_norm: expected more than 1 value per neuron in training, got a batch of "
+                         f"{len(zs)}")
+    for i, z in enumerate(zs):
+        if not isinstance(z, Value):
+            raise TypeError(f"batch_norm: zs[{i}] must be a Value, got {type(z).__name__}")
+    if not (isinstance(eps, (int, float)) and eps >= 0):
+        raise ValueError(f"batch_norm: eps must be a number >= 0, got {eps!r}")
+    n = len(zs)
+    with name_scope("batchnorm"):
+        with name_scope("mean"):
+            total = zs[0]
+            for z in zs[1:]:
+                total = total + z
+            mu = total / n
+        with name_scope("variance"):
+            centered = [z - mu for z in zs]
+            squares = centered[0] ** 2
+            for c in centered[1:]:
+                squares = squares + c**2
+            var = squares / n
+        with name_scope("normalize"):
+            std = (var + eps).sqrt()
+            us = [c / std for c in centered]
+        with name_scope("scale_shift"):
+            return [gamma * u + beta for u in us]
