@@ -199,21 +199,29 @@ def backward_order(root: Node) -> tuple[list[Node], list[Node], list[object]]:
             continue
         expand(v)
         v.grad = v._zero_grad
-        push(v)
-        push(None)
+        waiting = False  # does v wait for a parent to be emitted first?
         a, b = v._a, v._b
         if b is not None and b not in expanded:
             if b._a is not None:
+                push(v)
+                push(None)
                 push(b)
+                waiting = True
             else:
                 expand(b)
                 leaf(b)
         if a not in expanded:
             if a._a is not None:
+                if not waiting:
+                    push(v)
+                    push(None)
+                    waiting = True
                 push(a)
             else:
                 expand(a)
                 leaf(a)
+        if not waiting:
+            emit(v)
     order.reverse()
     saved = [v.grad for v in leaves]
     for v in leaves:
