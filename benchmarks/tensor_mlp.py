@@ -12,7 +12,8 @@ Workloads (every engine starts from the same initial weights, drawn once by ``in
 Engines:
   numpy     hand-written forward, closed-form backward, in-place update: the floor for any
             numpy-backed engine
-  ours      tinygrad_lec.Tensor ops; the update in place on p.data from p.grad (no optimizers yet)
+  ours      tinygrad_lec.Tensor ops and functional.linear (x @ W.T + b as one op, like torch's
+            nn.Linear); the update in place on p.data from p.grad (no optimizers yet)
   torch     torch.nn + F.cross_entropy + torch.optim.Adam / SGD at their defaults, with
             torch.set_num_threads set to the thread count of numpy's BLAS
   mygrad    mygrad.Tensor with mygrad.nnet's relu and softmax_crossentropy; update in place
@@ -217,6 +218,7 @@ def numpy_tiny(params, X, y) -> Step:
 
 def ours_mlp(params, x, y) -> Step:
     from tinygrad_lec import Tensor
+    from tinygrad_lec.functional import linear
 
     ps = [Tensor(p, requires_grad=True) for p in params]
     W1, b1, W2, b2, W3, b3 = ps
@@ -225,9 +227,9 @@ def ours_mlp(params, x, y) -> Step:
     rows = np.arange(len(y))
 
     def step() -> float:
-        h = (xt @ W1.T + b1).relu()
-        h = (h @ W2.T + b2).relu()
-        logits = h @ W3.T + b3
+        h = linear(xt, W1, b1).relu()  # x @ W1.T + b1 as one op, as torch's nn.Linear
+        h = linear(h, W2, b2).relu()
+        logits = linear(h, W3, b3)
         loss = -logits.log_softmax(axis=1)[rows, y].mean()
         loss.backward()
         opt.step([p.grad for p in ps])
@@ -240,15 +242,16 @@ def ours_mlp(params, x, y) -> Step:
 
 def ours_tiny(params, X, y) -> Step:
     from tinygrad_lec import Tensor
+    from tinygrad_lec.functional import linear
 
     ps = [Tensor(p, requires_grad=True) for p in params]
     W1, b1, W2, b2, W3, b3 = ps
     Xt, yt = Tensor(X), Tensor(y[:, None])
 
     def step() -> float:
-        h = (Xt @ W1.T + b1).relu()
-        h = (h @ W2.T + b2).relu()
-        score = h @ W3.T + b3
+        h = linear(Xt, W1, b1).relu()
+        h = linear(h, W2, b2).relu()
+        score = linear(h, W3, b3)
         loss = (1 - yt * score).relu().mean() + REG * sum((p * p).sum() for p in ps)
         loss.backward()
         for p in ps:

@@ -275,6 +275,28 @@ def matmuls() -> list[OpCase]:
     return cases
 
 
+@st.composite
+def linear_example(draw: st.DrawFn, kinds: str) -> Example:
+    """x (..., in) with 0 to 2 leading axes, W (out, in) and, for a third kind, b (out,)."""
+    n_in, n_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+    shapes = [(*lead, n_in), (n_out, n_in), (n_out,)][: len(kinds)]
+    return Example(tuple(draw(arrays(shape, UNIT)) for shape in shapes), kinds)
+
+
+def _torch_linear(*args: Any) -> Any:
+    import torch
+
+    return torch.nn.functional.linear(*args)
+
+
+def linears() -> list[OpCase]:
+    """linear(x, W, b) = x @ W.T + b, one op with three operands (torch.nn.functional.linear)."""
+    return [OpCase(f"linear_{k}", tl.tensor.linear, lambda x, w, b=None: x @ w.T + (0.0 if b is None else b),
+                   linear_example(k), torch_op=_torch_linear, torch_tol=SUM_ORDER_TOL)
+            for k in ("ttt", "tt", "att", "tat", "tta")]
+
+
 # -- shape ops -------------------------------------------------------------------------------------
 
 def _prime_factors(n: int) -> list[int]:
@@ -456,6 +478,7 @@ CASES: list[OpCase] = [
     *unary("truediv_self", lambda x: x / x, lambda x: x / x, DIVISOR),
     *unary("pow_self", lambda x: x**x, lambda x: x**x, POSITIVE),
     *matmuls(),
+    *linears(),
     *unary("neg", operator.neg, np.negative),
     *unary("exp", lambda x: x.exp(), np.exp),
     *unary("log", lambda x: x.log(), np.log, POSITIVE),

@@ -28,7 +28,7 @@ __all__ = [
     "current_scope", "gradcheck", "GradcheckError", "__version__",
 ]
 
-_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "lecture", "cli"}
+_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "functional", "lecture", "cli"}
 
 
 def __getattr__(name: str):
