@@ -11,6 +11,7 @@ reference cycles and are freed by reference counting.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import Any
@@ -257,16 +258,16 @@ class Tensor(Node):
 
     def __add__(self, other: Any) -> Tensor:
         y = _operand(other)
-        return _binary("+", self, y, lambda x, y: x + y, lambda g: g, lambda g: g)
+        return _binary("+", self, y, np.add, lambda g: g, lambda g: g)
 
     def __radd__(self, other: Any) -> Tensor:
-        return _binary("+", _operand(other), self, lambda x, y: x + y, lambda g: g, lambda g: g)
+        return _binary("+", _operand(other), self, np.add, lambda g: g, lambda g: g)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _binary("-", self, _operand(other), lambda x, y: x - y, lambda g: g, lambda g: -g)
+        return _binary("-", self, _operand(other), np.subtract, lambda g: g, lambda g: -g)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _binary("-", _operand(other), self, lambda x, y: x - y, lambda g: g, lambda g: -g)
+        return _binary("-", _operand(other), self, np.subtract, lambda g: g, lambda g: -g)
 
     def __mul__(self, other: Any) -> Tensor:
         return _mul(self, _operand(other))
@@ -509,13 +510,13 @@ def _binary(op: str, a: Tensor | float, b: Tensor | float, forward: Callable, da
 def _mul(a: Tensor | float, b: Tensor | float) -> Tensor:
     x = a.data if isinstance(a, Tensor) else a
     y = b.data if isinstance(b, Tensor) else b
-    return _binary("*", a, b, lambda x, y: x * y, lambda g: g * y, lambda g: g * x)
+    return _binary("*", a, b, np.multiply, lambda g: g * y, lambda g: g * x)
 
 
 def _div(a: Tensor | float, b: Tensor | float) -> Tensor:
     x = a.data if isinstance(a, Tensor) else a
     y = b.data if isinstance(b, Tensor) else b
-    return _binary("/", a, b, lambda x, y: x / y, lambda g: g / y, lambda g: -g * x / (y * y))
+    return _binary("/", a, b, np.true_divide, lambda g: g / y, lambda g: -g * x / (y * y))
 
 
 def _pow(a: Tensor | float, b: Tensor | float) -> Tensor:
@@ -670,9 +671,7 @@ def _maybe_shared(view: np.ndarray, upstream: Any) -> bool:
 
 
 def _count(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> int:
-    if axes is None:
-        return int(np.prod(shape, dtype=np.int64))
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    return math.prod(shape) if axes is None else math.prod(shape[a] for a in axes)
 
 
 def _plain_index(index: Any) -> Any:
