@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import tinygrad_lec as tl
-from tinygrad_lec.graph import topological_order
 from tinygrad_lec.functional import linear
+from tinygrad_lec.graph import topological_order
 
 
 def layer(dtype=np.float64):

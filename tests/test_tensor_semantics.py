@@ -480,3 +480,17 @@ def test_tensors_in_float32_accepts_bounds_float32_cannot_represent():
         check()
     except InvalidArgument as e:
         pytest.fail(f"testing.tensors(min_value=0.1, dtype=float32) cannot draw: {e}")
+
+
+def test_backward_with_a_non_finite_grad_raises_value_error_saying_so():
+    x = tl.Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(ValueError, match="backward: grad must be finite"):
+        y.backward(np.array([1.0, np.nan]))
+    assert x.grad is None
+
+
+def test_gradcheck_rejects_non_finite_inputs():
+    x = tl.Tensor([1.0, np.inf], requires_grad=True)
+    with pytest.raises(ValueError, match="input 0 holds nan or inf"):
+        tl.gradcheck(lambda t: (t * t).sum(), [x])

@@ -8,6 +8,7 @@ once per check), so that every output element takes part and errors cannot cance
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,6 +41,9 @@ def _check_inputs(inputs: Sequence[Any]) -> None:
                                  "need float64 Tensors")
             if not getattr(x, "requires_grad", False):
                 raise ValueError(f"gradcheck: input {i} does not require grad")
+        values = x.data if _is_array_node(x) else [x.data]
+        if not all(math.isfinite(float(v)) for v in getattr(values, "flat", values)):
+            raise ValueError(f"gradcheck: input {i} holds nan or inf; finite differences need finite inputs")
         if not x.is_leaf:
             raise ValueError(f"gradcheck: input {i} is not a leaf (made by op {x.op!r}); pass leaves")
 

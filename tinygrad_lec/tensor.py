@@ -12,7 +12,7 @@ reference cycles and are freed by reference counting.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from numbers import Real
 from typing import Any
 
@@ -229,6 +229,9 @@ class Tensor(Node):
             seed = np.array(_as_array(grad, self.data.dtype, "backward"), copy=True)
             if seed.shape != self.shape:
                 raise ValueError(f"backward: grad has shape {seed.shape}, the tensor has shape {self.shape}")
+            if not np.isfinite(seed).all():
+                raise ValueError(f"backward: grad must be finite, got {np.count_nonzero(~np.isfinite(seed))} "
+                                 f"nan/inf value(s) of {seed.size}")
         if not self.requires_grad:
             raise ValueError("backward: this tensor does not require grad (no input of its graph does)")
         if self._a is None:  # a leaf root
@@ -705,12 +708,3 @@ def _flat_indices(index: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     except ValueError:
         return None
     return np.ravel_multi_index(arrays, shape, mode="wrap").reshape(-1)
-
-
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """Shorthand for :class:`Tensor` (as ``torch.tensor``)."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
-def as_tensors(*xs: Any) -> Sequence[Tensor]:
-    return [x if isinstance(x, Tensor) else Tensor(x) for x in xs]
