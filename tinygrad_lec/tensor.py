@@ -80,9 +80,12 @@ def _normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
 def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool
             ) -> np.ndarray:
     """Gradient of a reduction: ``g`` copied along the reduced axes, as a fresh array of ``shape``."""
-    if not keepdims and axes is not None:
-        g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
     out = np.empty(shape, dtype=g.dtype)
+    if axes is None:
+        out.fill(g.reshape(()))
+        return out
+    if not keepdims:
+        g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
     out[...] = g
     return out
 
@@ -224,7 +227,7 @@ class Tensor(Node):
             if self.data.size != 1:
                 raise ValueError(f"backward: grad can be omitted only for a one-element tensor; this one has "
                                  f"shape {self.shape}: pass grad= an array of that shape")
-            seed = np.ones_like(self.data)
+            seed = np.ones(self.data.shape, self.data.dtype)
         else:
             seed = np.array(_as_array(grad, self.data.dtype, "backward"), copy=True)
             if seed.shape != self.shape:
@@ -330,7 +333,7 @@ class Tensor(Node):
     def relu(self) -> Tensor:
         x = self.data
         mask = x > 0  # derivative 0 at the kink, as torch
-        return _unary("relu", self, np.maximum(x, 0, dtype=x.dtype), lambda g: g * mask)
+        return _unary("relu", self, np.maximum(x, 0.0), lambda g: g * mask)
 
     def abs(self) -> Tensor:
         x = self.data
@@ -460,6 +463,8 @@ def _operand(x: Any) -> Tensor | float:
     float32, as with torch); an array or list becomes a constant Tensor."""
     if isinstance(x, Tensor):
         return x
+    if type(x) is float or type(x) is int:
+        return float(x)
     if isinstance(x, Real) and not isinstance(x, Node):
         return float(x)
     if isinstance(x, Node):
