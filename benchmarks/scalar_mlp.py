@@ -123,6 +123,29 @@ def memory_worker(config: str) -> dict:
     return {"bytes": held, "nodes": count_nodes(loss)}
 
 
+def gc_worker(config: str, steps: int) -> dict:
+    """Collections per step by generation, and the seconds they took (gc.callbacks)."""
+    Value, make = load_engine(config)
+    X, y = dataset()
+    sys.setrecursionlimit(100_000)
+    model = make()
+    train_step(Value, model, X, y, 0)
+    counts, seconds, started = [0, 0, 0], [0.0, 0.0, 0.0], [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            counts[info["generation"]] += 1
+            seconds[info["generation"]] += time.perf_counter() - started[0]
+
+    gc.callbacks.append(callback)
+    for k in range(1, steps + 1):
+        train_step(Value, model, X, y, k)
+    gc.callbacks.remove(callback)
+    return {"per_step": [c / steps for c in counts], "ms_per_step": [1e3 * t / steps for t in seconds]}
+
+
 def run(config: str, mode: str, steps: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", config, "--mode", mode, "--steps", str(steps)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -134,12 +157,19 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10, help="timed steps per round and configuration")
     ap.add_argument("--quick", action="store_true", help="1 round of 2 steps")
+    ap.add_argument("--gc-stats", action="store_true",
+                    help="only count our cyclic-GC collections per step, by generation")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="time", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        result = worker(args.worker, args.steps) if args.mode == "time" else memory_worker(args.worker)
-        print(json.dumps(result))
+        fn = {"time": worker, "memory": lambda c, _: memory_worker(c), "gc": gc_worker}[args.mode]
+        print(json.dumps(fn(args.worker, args.steps)))
+        return
+    if args.gc_stats:
+        res = run("ours", "gc", args.steps)
+        for gen, (n, ms) in enumerate(zip(res["per_step"], res["ms_per_step"])):
+            print(f"  generation {gen}: {n:6.1f} collections per step, {ms:6.1f} ms per step inside them")
         return
     if args.quick:
         args.rounds, args.steps = 1, 2

@@ -141,8 +141,8 @@ class Value(Node):
     # -- binary ops: (result, local derivative w.r.t. each operand) -------------------------
 
     # The hottest ops (every neuron is a chain of Value * Value and Value + Value, then relu)
-    # build their node inline when the mode is the default, saving a call per node (7% of the
-    # instructions of benchmarks/scalar_mlp.py's step); everything else goes through _node.
+    # build their node inline when the mode is the default, saving a Python call per node
+    # (benchmarks/scalar_mlp.py); everything else goes through _node.
 
     def __add__(self, other: Value | Number) -> Value:
         if isinstance(other, Value):
