@@ -1,7 +1,8 @@
 """The ground floor: one reverse-mode graph shared by :class:`Value` and ``Tensor``.
 
-A node knows at most two parents (``_a`` and ``_b``), the name of the op that made it and how to
-pass a gradient to its parents; the node kinds (``value.py``, ``tensor.py``) say *how*, this module
+A node knows at most two parents (``_a`` and ``_b``; an op with more operands keeps the others in
+an internal join node, see ``tensor.linear``), the name of the op that made it and how to pass a
+gradient to its parents; the node kinds (``value.py``, ``tensor.py``) say *how*, this module
 says *when*: it finds the nodes a backward pass must visit, in an order where every node comes
 after all the nodes that use it, without recursion, and it owns the graph-building mode
 (``no_grad``, ``name_scope``).
