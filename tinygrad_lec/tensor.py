@@ -202,6 +202,7 @@ class Tensor(Node):
         return Tensor(self.data)
 
     def zero_grad(self) -> None:
+        """Set the gradient to None."""
         self.grad = None
 
     def __repr__(self) -> str:
@@ -302,28 +303,34 @@ class Tensor(Node):
     # -- elementwise unary ops --------------------------------------------------------------
 
     def __neg__(self) -> Tensor:
+        """-x; vjp: -g."""
         return _unary("neg", self, -self.data, lambda g: -g)
 
     def __pos__(self) -> Tensor:
         return self
 
     def exp(self) -> Tensor:
+        """e^x elementwise; vjp: g * e^x."""
         e = np.exp(self.data)
         return _unary("exp", self, e, lambda g: g * e)
 
     def log(self) -> Tensor:
+        """Natural log elementwise (nan below 0, as numpy and torch); vjp: g / x."""
         x = self.data
         return _unary("log", self, np.log(x), lambda g: g / x)
 
     def sqrt(self) -> Tensor:
+        """Square root elementwise; vjp: g / (2 sqrt x)."""
         s = np.sqrt(self.data)
         return _unary("sqrt", self, s, lambda g: g * 0.5 / s)
 
     def tanh(self) -> Tensor:
+        """tanh elementwise; vjp: g * (1 - tanh^2 x)."""
         t = np.tanh(self.data)
         return _unary("tanh", self, t, lambda g: g * (1 - t * t))
 
     def sigmoid(self) -> Tensor:
+        """1 / (1 + e^-x) elementwise, without overflow; vjp: g * s (1 - s)."""
         x = self.data
         # 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) below: neither exponent can overflow.
         e = np.exp(-np.abs(x))
@@ -331,11 +338,13 @@ class Tensor(Node):
         return _unary("sigmoid", self, s, lambda g: g * s * (1 - s))
 
     def relu(self) -> Tensor:
+        """max(x, 0) elementwise; vjp: g where x > 0, else 0 (also at the kink, as torch)."""
         x = self.data
         mask = x > 0  # derivative 0 at the kink, as torch
         return _unary("relu", self, np.maximum(x, 0.0), lambda g: g * mask)
 
     def abs(self) -> Tensor:
+        """|x| elementwise; vjp: g * sign(x) (0 at 0, as torch)."""
         x = self.data
         return _unary("abs", self, np.abs(x), lambda g: g * np.sign(x))
 
@@ -344,11 +353,17 @@ class Tensor(Node):
     # -- reductions ---------------------------------------------------------------------------
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (all axes if None); vjp: g copied back along the summed axes.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(axis=0).data.tolist()
+        [4.0, 6.0]
+        """
         shape, axes = self.shape, _normalize_axis(axis, self.ndim, "sum")
         return _unary("sum", self, self.data.sum(axis=axes, keepdims=keepdims),
                       lambda g: _expand(g, shape, axes, keepdims))
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis`` (all axes if None); vjp: g / N copied back along the axes."""
         shape, axes = self.shape, _normalize_axis(axis, self.ndim, "mean")
         n = _count(shape, axes)
         if n == 0:
@@ -385,6 +400,8 @@ class Tensor(Node):
     # -- shape ops ------------------------------------------------------------------------------
 
     def reshape(self, *shape: Any) -> Tensor:
+        """The same data in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``, -1 allowed);
+        vjp: g reshaped back."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         old = self.shape
@@ -395,6 +412,7 @@ class Tensor(Node):
         return _unary("reshape", self, out, lambda g: g.reshape(old))
 
     def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes (numpy's meaning; no axes reverses them); vjp: g permuted back."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         ndim = self.ndim
@@ -409,9 +427,12 @@ class Tensor(Node):
 
     @property
     def T(self) -> Tensor:
+        """``transpose()``: the axes reversed."""
         return self.transpose()
 
     def __getitem__(self, index: Any) -> Tensor:
+        """numpy indexing: basic slices, integers and integer arrays; vjp: g scattered back
+        into zeros, repeated indices adding up."""
         index = _plain_index(index)
         x = self.data
         try:

@@ -133,6 +133,7 @@ class Value(Node):
         return Value(self.data, self.label)
 
     def item(self) -> float:
+        """The data as a Python float (as torch's ``item``)."""
         return self.data
 
     def __float__(self) -> float:
@@ -244,12 +245,18 @@ class Value(Node):
     # -- unary ops --------------------------------------------------------------------------
 
     def __neg__(self) -> Value:
+        """-x; local derivative -1."""
         return _node(-self.data, "neg", self, -1.0)
 
     def __pos__(self) -> Value:
         return self
 
     def exp(self) -> Value:
+        """e^x (inf past overflow); local derivative e^x.
+
+        >>> Value(0.0).exp().data
+        1.0
+        """
         try:
             e = math.exp(self.data)
         except OverflowError:
@@ -257,12 +264,14 @@ class Value(Node):
         return _node(e, "exp", self, e)  # d e^x = e^x
 
     def log(self) -> Value:
+        """Natural log; local derivative 1/x. Raises DomainError for x <= 0."""
         x = self.data
         if not x > 0.0:
             raise _domain_error("log", f"input must be > 0, got {x!r}{_named(self)}")
         return _node(math.log(x), "log", self, 1.0 / x)  # d log x = 1/x
 
     def sqrt(self) -> Value:
+        """Square root; local derivative 1/(2 sqrt x) (inf at 0). Raises DomainError for x < 0."""
         x = self.data
         if not x >= 0.0:
             raise _domain_error("sqrt", f"input must be >= 0, got {x!r}{_named(self)}")
@@ -270,10 +279,12 @@ class Value(Node):
         return _node(s, "sqrt", self, 0.5 / s if s > 0.0 else math.inf)  # d sqrt x = 1/(2 sqrt x)
 
     def tanh(self) -> Value:
+        """tanh x; local derivative 1 - tanh^2 x."""
         t = math.tanh(self.data)
         return _node(t, "tanh", self, 1.0 - t * t)  # d tanh x = 1 - tanh^2 x
 
     def sigmoid(self) -> Value:
+        """1 / (1 + e^-x), without overflow; local derivative s (1 - s)."""
         x = self.data
         if x >= 0.0:
             s = 1.0 / (1.0 + math.exp(-x))
@@ -283,6 +294,11 @@ class Value(Node):
         return _node(s, "sigmoid", self, s * (1.0 - s))  # d s(x) = s(x)(1 - s(x))
 
     def relu(self) -> Value:
+        """max(x, 0); local derivative 1 for x > 0, else 0 (also at the kink, as torch).
+
+        >>> Value(-2.0).relu().data, Value(3.0).relu().data
+        (0.0, 3.0)
+        """
         x = self.data
         if x <= 0.0:  # derivative 0 at the kink, as torch
             x, da = 0.0, 0.0
@@ -301,6 +317,7 @@ class Value(Node):
         return _node(x, "relu", self, da)
 
     def abs(self) -> Value:
+        """|x|; local derivative sign(x) (0 at 0, as torch)."""
         x = self.data
         return _node(abs(x), "abs", self, 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0))
 
