@@ -560,7 +560,8 @@ def _node(op: str, data: np.ndarray, a: Tensor, da: Vjp | None, b: Tensor | None
     """The result of an op. Operands that need no gradient get no vjp; if neither does (or
     under no_grad) the result is a leaf."""
     data = data if type(data) is np.ndarray else np.asarray(data)  # numpy gives 0-d results as scalars
-    out = _new(_PooledTensor if _is_large(data.nbytes) else Tensor)
+    large = POOL_MIN_BYTES is not None and data.nbytes >= POOL_MIN_BYTES  # _is_large, inline: hot
+    out = _new(_PooledTensor if large else Tensor)
     out.data = data
     out.grad = None
     mode = get_mode()
