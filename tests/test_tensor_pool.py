@@ -103,3 +103,27 @@ def test_the_pool_can_be_switched_off(monkeypatch):
     y = x.relu()
     del y
     assert not T._pool
+
+
+# -- every op of the table with every array going through the pool --------------------------------
+
+import tensor_factory as factory  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@pytest.mark.parametrize("case", factory.CASES, ids=str)
+@settings(max_examples=factory.FEW_EXAMPLES)
+@given(data=st.data())
+def test_every_op_is_exact_and_alias_free_with_the_pool_on_for_every_array(case, data):
+    saved = T.POOL_MIN_BYTES
+    T.POOL_MIN_BYTES = 0
+    try:
+        for _ in range(2):  # the second round runs on arrays the first one gave back
+            example = data.draw(case.examples, label="example")
+            factory.check_gradient(case, example, data)
+            factory.check_no_gradient_aliases(case, example, np.float64, data)
+            factory.check_inputs_not_mutated(case, example, np.float64, data)
+    finally:
+        T.POOL_MIN_BYTES = saved
+        T.clear_pool()
