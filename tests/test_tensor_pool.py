@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+import tensor_factory as factory
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_lec.tensor as T
 from tinygrad_lec import Tensor
@@ -107,9 +110,6 @@ def test_the_pool_can_be_switched_off(monkeypatch):
 
 # -- every op of the table with every array going through the pool --------------------------------
 
-import tensor_factory as factory  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @pytest.mark.parametrize("case", factory.CASES, ids=str)
