@@ -530,12 +530,15 @@ class _PooledTensor(Tensor):
     __slots__ = ()
 
     def __del__(self) -> None:
-        self._da = self._db = None  # its vjps may hold its own result (exp, relu, ...)
-        data, grad = self.data, self.grad
-        self.data = self.grad = None
-        _recycle(data, 1)  # the local name is the only reference left
-        del data
-        _recycle(grad, 1)
+        try:
+            self._da = self._db = None  # its vjps may hold its own result (exp, relu, ...)
+            data, grad = self.data, self.grad
+            self.data = self.grad = None
+            _recycle(data, 1)  # the local name is the only reference left
+            del data
+            _recycle(grad, 1)
+        except Exception:  # at interpreter shutdown the module may be half torn down
+            pass
 
 
 # -- building nodes ---------------------------------------------------------------------------
