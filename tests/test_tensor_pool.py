@@ -1,4 +1,4 @@
-"""The pool of large arrays (tensor.py): it must never hand out an array anyone can still see."""
+"""The pool of large arrays (pool.py): it must never hand out an array anyone can still see."""
 
 import numpy as np
 import pytest
@@ -6,18 +6,17 @@ import tensor_factory as factory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tinygrad_lec.tensor as T
-from tinygrad_lec import Tensor
+from tinygrad_lec import Tensor, pool
 from tinygrad_lec.functional import linear
 
 
 @pytest.fixture
 def pool_everything(monkeypatch):
     """Every array of every op goes through the pool (normally only those of 64 KiB and more)."""
-    monkeypatch.setattr(T, "POOL_MIN_BYTES", 0)
-    T.clear_pool()
+    monkeypatch.setattr(pool, "MIN_BYTES", 0)
+    pool.clear()
     yield
-    T.clear_pool()
+    pool.clear()
 
 
 def mlp_step(params, x, y):
@@ -41,14 +40,14 @@ def make_params(seed=0):
 def test_results_are_the_same_with_and_without_the_pool(monkeypatch):
     rng = np.random.default_rng(1)
     batches = [(rng.normal(size=(6, 8)), rng.integers(0, 4, 6)) for _ in range(5)]
-    monkeypatch.setattr(T, "POOL_MIN_BYTES", None)
+    monkeypatch.setattr(pool, "MIN_BYTES", None)
     params = make_params()
     plain = [mlp_step(params, x, y) for x, y in batches]
-    monkeypatch.setattr(T, "POOL_MIN_BYTES", 0)
-    T.clear_pool()
+    monkeypatch.setattr(pool, "MIN_BYTES", 0)
+    pool.clear()
     params = make_params()
     pooled = [mlp_step(params, x, y) for x, y in batches]
-    T.clear_pool()
+    pool.clear()
     for (l1, z1, g1), (l2, z2, g2) in zip(plain, pooled, strict=True):
         assert l1 == l2
         np.testing.assert_array_equal(z1, z2)
@@ -75,7 +74,7 @@ def test_arrays_of_a_dead_graph_go_to_the_pool_only_when_unreferenced(pool_every
     y = (x * 2.0).relu()
     kept = y.data
     del y
-    pooled = [a for arrays in T._pool.values() for a in arrays]
+    pooled = [a for arrays in pool._waiting.values() for a in arrays]
     assert pooled, "the product's array should have been taken back"
     assert all(a is not kept for a in pooled)
 
@@ -94,18 +93,18 @@ def test_clear_pool_empties_it(pool_everything):
     x = Tensor(np.ones((3, 5)), requires_grad=True)
     y = x.relu()
     del y
-    assert T._pool
-    T.clear_pool()
-    assert not T._pool
+    assert pool.held() > 0
+    pool.clear()
+    assert pool.held() == 0
 
 
 def test_the_pool_can_be_switched_off(monkeypatch):
-    monkeypatch.setattr(T, "POOL_MIN_BYTES", None)
-    T.clear_pool()
+    monkeypatch.setattr(pool, "MIN_BYTES", None)
+    pool.clear()
     x = Tensor(np.ones((300, 300)), requires_grad=True)
     y = x.relu()
     del y
-    assert not T._pool
+    assert pool.held() == 0
 
 
 # -- every op of the table with every array going through the pool --------------------------------
@@ -116,8 +115,8 @@ def test_the_pool_can_be_switched_off(monkeypatch):
 @settings(max_examples=factory.FEW_EXAMPLES)
 @given(data=st.data())
 def test_every_op_is_exact_and_alias_free_with_the_pool_on_for_every_array(case, data):
-    saved = T.POOL_MIN_BYTES
-    T.POOL_MIN_BYTES = 0
+    saved = pool.MIN_BYTES
+    pool.MIN_BYTES = 0
     try:
         for _ in range(2):  # the second round runs on arrays the first one gave back
             example = data.draw(case.examples, label="example")
@@ -125,5 +124,5 @@ def test_every_op_is_exact_and_alias_free_with_the_pool_on_for_every_array(case,
             factory.check_no_gradient_aliases(case, example, np.float64, data)
             factory.check_inputs_not_mutated(case, example, np.float64, data)
     finally:
-        T.POOL_MIN_BYTES = saved
-        T.clear_pool()
+        pool.MIN_BYTES = saved
+        pool.clear()

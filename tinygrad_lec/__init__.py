@@ -28,7 +28,8 @@ __all__ = [
     "current_scope", "gradcheck", "GradcheckError", "__version__",
 ]
 
-_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "functional", "lecture", "cli"}
+_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "pool", "functional", "lecture",
+               "cli"}
 
 
 def __getattr__(name: str):

@@ -12,62 +12,17 @@ reference cycles and are freed by reference counting.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from numbers import Real
 from typing import Any
 
 import numpy as np
 
+from . import pool
 from .graph import Node, backward_order, get_mode
 
 Vjp = Callable[[np.ndarray], np.ndarray]
 _new = object.__new__
-
-# -- a pool of large arrays ----------------------------------------------------------------------
-# A graph keeps every intermediate array (and, by the API, every interior gradient) until it is
-# dropped; then glibc returns that memory to the OS, and the next step faults it all in again
-# (hundreds of page faults per step at batch 512; see BENCHMARKS.md). So the arrays of a dead
-# node go back to this pool, and ops take their large results from it. An array is taken back
-# only when nothing but the dying node refers to it (its reference count says so), so no array
-# anyone can still see is ever reused. Small arrays are left to numpy: for them a pool costs
-# more than it saves. POOL_MIN_BYTES = None switches the pool off.
-POOL_MIN_BYTES: int | None = 1 << 16
-POOL_PER_SHAPE = 8
-_pool: dict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = {}
-
-
-def _is_large(nbytes: int) -> bool:
-    """Whether an array of this size goes through the pool."""
-    return POOL_MIN_BYTES is not None and nbytes >= POOL_MIN_BYTES
-
-
-def _empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialized array for a large result: from the pool when one of that shape waits."""
-    waiting = _pool.get((shape, np.dtype(dtype)))
-    if waiting:
-        try:
-            return waiting.pop()
-        except IndexError:  # another thread took it
-            pass
-    return np.empty(shape, dtype)
-
-
-def _recycle(arr: Any, refs: int) -> None:
-    """Give ``arr`` to the pool if it is large, owns its memory, and ``refs`` references (those
-    of the caller) are all there are."""
-    if (type(arr) is np.ndarray and POOL_MIN_BYTES is not None and arr.nbytes >= POOL_MIN_BYTES
-            and arr.base is None and arr.flags.c_contiguous and arr.flags.writeable
-            and sys.getrefcount(arr) == refs + 2):  # + this function's argument, + getrefcount's
-        waiting = _pool.setdefault((arr.shape, arr.dtype), [])
-        if len(waiting) < POOL_PER_SHAPE:
-            waiting.append(arr)
-
-
-def clear_pool() -> None:
-    """Drop the arrays the pool holds (their memory goes back to the allocator)."""
-    _pool.clear()
-
 
 def _as_array(data: Any, dtype: Any, op: str) -> np.ndarray:
     """numpy data for a Tensor: floating arrays keep their dtype, everything else becomes float64."""
@@ -385,11 +340,11 @@ class Tensor(Node):
     def relu(self) -> Tensor:
         """max(x, 0) elementwise; vjp: g where x > 0, else 0 (also at the kink, as torch)."""
         x = self.data
-        if not (_is_large(x.nbytes) and x.dtype.kind == "f"):
+        if not (pool.is_large(x.nbytes) and x.dtype.kind == "f"):
             mask = x > 0  # derivative 1 where x > 0, else 0 (also at the kink, as torch)
             return _unary("relu", self, np.maximum(x, 0.0), lambda g: g * mask)
-        out = np.maximum(x, 0.0, out=_empty(x.shape, x.dtype))  # large: pooled, mask made when needed
-        return _unary("relu", self, out, lambda g: np.multiply(g, out > 0, out=_empty(g.shape, g.dtype)))
+        out = np.maximum(x, 0.0, out=pool.empty(x.shape, x.dtype))  # large: pooled, mask made when needed
+        return _unary("relu", self, out, lambda g: np.multiply(g, out > 0, out=pool.empty(g.shape, g.dtype)))
 
     def abs(self) -> Tensor:
         """|x| elementwise; vjp: g * sign(x) (0 at 0, as torch)."""
@@ -534,9 +489,9 @@ class _PooledTensor(Tensor):
             self._da = self._db = None  # its vjps may hold its own result (exp, relu, ...)
             data, grad = self.data, self.grad
             self.data = self.grad = None
-            _recycle(data, 1)  # the local name is the only reference left
+            pool.recycle(data, 1)  # the local name is the only reference left
             del data
-            _recycle(grad, 1)
+            pool.recycle(grad, 1)
         except Exception:  # at interpreter shutdown the module may be half torn down
             pass
 
@@ -563,7 +518,8 @@ def _node(op: str, data: np.ndarray, a: Tensor, da: Vjp | None, b: Tensor | None
     """The result of an op. Operands that need no gradient get no vjp; if neither does (or
     under no_grad) the result is a leaf."""
     data = data if type(data) is np.ndarray else np.asarray(data)  # numpy gives 0-d results as scalars
-    large = POOL_MIN_BYTES is not None and data.nbytes >= POOL_MIN_BYTES  # _is_large, inline: hot
+    min_bytes = pool.MIN_BYTES  # pool.is_large, inline: this is the hottest path
+    large = min_bytes is not None and data.nbytes >= min_bytes
     out = _new(_PooledTensor if large else Tensor)
     out.data = data
     out.grad = None
@@ -718,14 +674,16 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     if bias is not None and bias.shape != (W.shape[0],):
         raise ValueError(f"linear: bias must have shape ({W.shape[0]},), got {bias.shape}")
     out_shape = (*X.shape[:-1], W.shape[0])
-    if _is_large(math.prod(out_shape) * X.itemsize):
-        out = np.matmul(X, W.T, out=_empty(out_shape, np.result_type(X, W)))
+    if pool.is_large(math.prod(out_shape) * X.itemsize):
+        out = np.matmul(X, W.T, out=pool.empty(out_shape, np.result_type(X, W)))
     else:
         out = X @ W.T
     n_out, n_in = W.shape
 
     def d_x(g: np.ndarray) -> np.ndarray:
-        return np.matmul(g, W, out=_empty(X.shape, np.result_type(g, W))) if _is_large(X.nbytes) else g @ W
+        if pool.is_large(X.nbytes):
+            return np.matmul(g, W, out=pool.empty(X.shape, np.result_type(g, W)))
+        return g @ W
 
     def d_w(g: np.ndarray) -> np.ndarray:
         return g.reshape(-1, n_out).T @ X.reshape(-1, n_in)
@@ -759,8 +717,8 @@ def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None
         if (contribution is upstream or type(contribution) is not np.ndarray
                 or contribution.dtype != t.data.dtype
                 or (contribution.base is not None and _maybe_shared(contribution, upstream))):
-            if _is_large(t.data.nbytes):
-                copy = _empty(t.data.shape, t.data.dtype)
+            if pool.is_large(t.data.nbytes):
+                copy = pool.empty(t.data.shape, t.data.dtype)
                 np.copyto(copy, contribution, casting="unsafe")
                 contribution = copy
             else:
