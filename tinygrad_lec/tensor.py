@@ -361,13 +361,13 @@ class Tensor(Node):
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(axis=0).data.tolist()
         [4.0, 6.0]
         """
-        shape, axes = self.shape, _normalize_axis(axis, self.ndim, "sum")
+        shape, axes = self.data.shape, None if axis is None else _normalize_axis(axis, self.ndim, "sum")
         return _unary("sum", self, self.data.sum(axis=axes, keepdims=keepdims),
                       lambda g: _expand(g, shape, axes, keepdims))
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis`` (all axes if None); vjp: g / N copied back along the axes."""
-        shape, axes = self.shape, _normalize_axis(axis, self.ndim, "mean")
+        shape, axes = self.data.shape, None if axis is None else _normalize_axis(axis, self.ndim, "mean")
         n = _count(shape, axes)
         if n == 0:
             raise ValueError(f"mean: cannot average over zero elements (shape {shape}, axis {axis!r})")
@@ -648,8 +648,16 @@ class _Join(Node):
     def __init__(self, a: Tensor, b: Tensor) -> None:
         self._a, self._b, self.op, self.grad = a, b, "join", None
         self.requires_grad = True
-        self._da = (lambda g: g[0]) if a.requires_grad else None
-        self._db = (lambda g: g[1]) if b.requires_grad else None
+        self._da = _first if a.requires_grad else None
+        self._db = _second if b.requires_grad else None
+
+
+def _first(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return pair[0]
+
+
+def _second(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return pair[1]
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
