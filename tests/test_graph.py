@@ -547,3 +547,24 @@ def test_random_dag_gradients_match_central_differences(expr, data):
     # that below the atol 1e-8 of REFERENCE 13.
     assume(bounded(expr(*(Value(x) for x in xs)), 100.0))
     testing.assert_grads_match(expr, *(Value(x) for x in xs))
+
+
+def test_a_value_backward_interrupted_halfway_leaves_leaf_grads_as_they_were():
+    from tinygrad_lec.value import _node
+
+    class Boom(float):
+        """A local derivative whose product with the upstream gradient fails."""
+
+        def __mul__(self, other):
+            raise KeyboardInterrupt
+
+        __rmul__ = __mul__
+
+    x = Value(1.5)
+    y = x * x
+    y.backward()
+    before = x.grad
+    z = _node(2.0 * x.data, "broken", x, Boom(2.0)) + x * x
+    with pytest.raises(KeyboardInterrupt):
+        z.backward()
+    assert x.grad == before

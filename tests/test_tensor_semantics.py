@@ -494,3 +494,20 @@ def test_gradcheck_rejects_non_finite_inputs():
     x = tl.Tensor([1.0, np.inf], requires_grad=True)
     with pytest.raises(ValueError, match="input 0 holds nan or inf"):
         tl.gradcheck(lambda t: (t * t).sum(), [x])
+
+
+def test_a_backward_that_fails_halfway_leaves_every_leaf_grad_as_it_was():
+    from tinygrad_lec.tensor import _node
+
+    def broken(g):
+        raise MemoryError("simulated failure inside a vjp")
+
+    x = tl.Tensor([1.0, 2.0], requires_grad=True)
+    w = tl.Tensor([3.0, 4.0], requires_grad=True)
+    (x * w).sum().backward()
+    before = x.grad.copy(), w.grad.copy()
+    y = _node("broken", x.data * 2.0, x, broken) + (x * w)  # x gets one good and one failing path
+    with pytest.raises(MemoryError):
+        y.sum().backward()
+    np.testing.assert_array_equal(x.grad, before[0])
+    np.testing.assert_array_equal(w.grad, before[1])
