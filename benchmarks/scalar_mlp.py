@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from tinygrad_lec.lecture.scalar_demo import demo_loss, demo_step
+
 
 def load_engine(name: str):
     """(Value, MLP factory) for an engine; both MLPs draw the same initial weights from seed 1."""
@@ -57,22 +59,11 @@ def dataset():
 
 
 def forward(Value, model, X, y):
-    inputs = [list(map(Value, row)) for row in X]
-    scores = list(map(model, inputs))
-    losses = [(1 + -yi * si).relu() for yi, si in zip(y, scores)]
-    data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-    return data_loss + reg_loss
+    return demo_loss(Value, model, X, y)[0]
 
 
 def train_step(Value, model, X, y, k):
-    loss = forward(Value, model, X, y)
-    model.zero_grad()
-    loss.backward()
-    lr = 1.0 - 0.9 * k / 100
-    for p in model.parameters():
-        p.data -= lr * p.grad
-    return loss.data
+    return demo_step(Value, model, X, y, k)[0].data
 
 
 def count_nodes(root):

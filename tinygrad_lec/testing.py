@@ -16,7 +16,7 @@ number type with the Value interface, which makes an engine-against-reference te
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,7 +158,3 @@ def assert_grads_match(f: Callable[..., Any], *inputs: Any, eps: float = FD_EPS,
 def finite(x: float, bound: float = 1e6) -> bool:
     """True when ``x`` is a number of moderate size (useful with ``hypothesis.assume``)."""
     return math.isfinite(x) and abs(x) < bound
-
-
-def all_finite(xs: Sequence[float], bound: float = 1e6) -> bool:
-    return all(finite(x, bound) for x in xs)

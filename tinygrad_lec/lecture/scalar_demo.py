@@ -8,11 +8,30 @@ from ..scalar import MLP
 from ..value import Value
 
 
+def demo_loss(value: type, model, rows: list[list[float]], labels: list[float]):
+    """micrograd's demo loss ``mean(relu(1 - y*score)) + 1e-4*sum(p*p)`` for labels -1/+1, with
+    any micrograd-like engine (``value`` is its Value class). Returns (loss, scores)."""
+    scores = [model(list(map(value, row))) for row in rows]
+    hinge = [(1 + -y * s).relu() for y, s in zip(labels, scores)]
+    loss = sum(hinge) * (1.0 / len(hinge)) + 1e-4 * sum(p * p for p in model.parameters())
+    return loss, scores
+
+
+def demo_step(value: type, model, rows: list[list[float]], labels: list[float], k: int):
+    """One step of micrograd's demo: forward, backward, SGD with lr ``1 - 0.9 k/100``.
+    Returns (loss, scores)."""
+    loss, scores = demo_loss(value, model, rows, labels)
+    model.zero_grad()
+    loss.backward()
+    lr = 1.0 - 0.9 * k / 100
+    for p in model.parameters():
+        p.data -= lr * p.grad
+    return loss, scores
+
+
 def train_scalar_moons(steps: int = 30, seed: int = 1, n_samples: int = 100, progress: bool = False
                        ) -> dict:
-    """Train with full-batch SGD on ``mean(relu(1 - y*score)) + 1e-4*sum(p*p)`` (labels -1/+1).
-
-    The learning rate decays as micrograd's demo does, ``1 - 0.9 k/100``. Returns the loss per
+    """Train micrograd's demo network with full-batch SGD (:func:`demo_step`). Returns the loss per
     step, the final training accuracy and the number of graph nodes of one step.
     """
     X, labels = make_moons(n_samples, noise=0.1, seed=seed)
@@ -26,14 +45,7 @@ def train_scalar_moons(steps: int = 30, seed: int = 1, n_samples: int = 100, pro
 
         bar = tqdm(total=steps, desc="training", unit="step", leave=False)
     for k in range(steps):
-        scores = [model([Value(a), Value(b)]) for a, b in rows]
-        hinge = [(1 + -y * s).relu() for y, s in zip(ys, scores)]
-        loss = sum(hinge) * (1.0 / len(hinge)) + 1e-4 * sum(p * p for p in model.parameters())
-        model.zero_grad()
-        loss.backward()
-        lr = 1.0 - 0.9 * k / 100
-        for p in model.parameters():
-            p.data -= lr * p.grad
+        loss, scores = demo_step(Value, model, rows, ys, k)
         losses.append(loss.data)
         accuracy = sum((y > 0) == (s.data > 0) for y, s in zip(ys, scores)) / len(ys)
         if k == 0:
