@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["graph", "value", "tensor", "functional", "gradcheck", "testing", "scalar", "data", "__init__"]
+MODULES = ["graph", "value", "tensor", "functional", "nn", "gradcheck", "testing", "scalar", "data",
+           "__init__"]
 
 
 @pytest.mark.parametrize("name", MODULES)

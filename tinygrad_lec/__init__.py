@@ -28,7 +28,7 @@ __all__ = [
     "current_scope", "gradcheck", "GradcheckError", "__version__",
 ]
 
-_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "pool", "functional", "lecture",
+_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "pool", "functional", "nn", "lecture",
                "cli"}
 
 

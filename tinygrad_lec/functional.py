@@ -1,14 +1,25 @@
 """Functions on Tensors with PyTorch's names and semantics (``import tinygrad_lec.functional as F``).
 
 Each is composed from Tensor ops or is one (``linear``), so its gradient comes from the ops'
-own vector-Jacobian products: nothing here has a backward of its own.
+own vector-Jacobian products: nothing here has a backward of its own. The docstrings give the
+lecture's form beside torch's convention (REFERENCE 8, 10, 12).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
+from .graph import name_scope
 from .tensor import Tensor, linear
 
-__all__ = ["linear", "softmax", "log_softmax"]
+__all__ = [
+    "linear", "softmax", "log_softmax", "mse_loss", "l2_divergence", "kl_div", "cross_entropy",
+    "binary_cross_entropy", "batch_norm", "dropout",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -19,3 +30,260 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``x - log sum exp(x)`` along ``axis``, finite for logits of any size (``Tensor.log_softmax``)."""
     return x.log_softmax(axis=axis)
+
+
+# -- divergences (REFERENCE 8) ---------------------------------------------------------------------
+
+
+def _tensor(x: Any, op: str) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _same_shape(op: str, input: Tensor, target: Tensor) -> None:
+    # torch broadcasts with a warning; a (B, 1) vs (B,) mix-up silently gives a (B, B) loss, so we refuse.
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: input shape {input.shape} and target shape {target.shape} differ")
+
+
+def _reduce(op: str, loss: Tensor, reduction: str, batchmean: bool = False) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    if batchmean and reduction == "batchmean":
+        return loss.sum() / (loss.shape[0] if loss.ndim else 1)
+    allowed = _REDUCTIONS + (("batchmean",) if batchmean else ())
+    raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """torch's MSELoss: ``mean (input - target)^2`` over all elements ('mean'), or the sum, or none.
+
+    The lecture's L2 divergence is ``1/2 ||y - d||^2`` per instance, averaged over the batch; it
+    equals ``mse_loss(y, d, 'sum') / (2 B)`` and is :func:`l2_divergence` (REFERENCE 8).
+
+    >>> mse_loss(Tensor([1.0, 2.0]), Tensor([0.0, 0.0])).item()
+    2.5
+    """
+    input, target = _tensor(input, "mse_loss"), _tensor(target, "mse_loss")
+    _same_shape("mse_loss", input, target)
+    diff = input - target
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+def l2_divergence(y: Tensor, d: Any) -> Tensor:
+    """The lecture's L2 divergence over a minibatch: ``(1/B) sum_t 1/2 ||y_t - d_t||^2``, whose
+    gradient per instance is ``y - d`` (REFERENCE 8). Equals ``mse_loss(y, d, 'sum') / (2 B)``.
+
+    >>> l2_divergence(Tensor([[1.0, 2.0]]), Tensor([[0.0, 0.0]])).item()
+    2.5
+    """
+    y, d = _tensor(y, "l2_divergence"), _tensor(d, "l2_divergence")
+    _same_shape("l2_divergence", y, d)
+    diff = y - d
+    return (diff * diff).sum() * (0.5 / (y.shape[0] if y.ndim else 1))
+
+
+def kl_div(input: Tensor, target: Any, reduction: str = "batchmean", log_target: bool = False) -> Tensor:
+    """KL divergence ``sum d (log d - input)`` with ``input`` = log y (log-probabilities, e.g.
+    ``log_softmax(z)``) and ``target`` = d (probabilities; log-probabilities if ``log_target``),
+    with ``0 log 0 = 0``. This is torch's ``F.kl_div``, except that our default reduction is
+    'batchmean' (sum / B, the mathematical KL averaged over the batch); torch's 'mean' divides by
+    B*C. With one-hot targets KL equals the cross-entropy ``-log y_c`` exactly (REFERENCE 8).
+
+    >>> z = Tensor([[1.0, 2.0, 3.0]])
+    >>> d = Tensor([[0.0, 0.0, 1.0]])
+    >>> round(kl_div(z.log_softmax(), d).item(), 12) == round(cross_entropy(z, [2]).item(), 12)
+    True
+    """
+    input, target = _tensor(input, "kl_div"), _tensor(target, "kl_div")
+    _same_shape("kl_div", input, target)
+    if log_target:
+        pointwise = target.exp() * (target - input)
+    elif target.requires_grad:
+        # log of d where d > 0; where d == 0 the factor d makes the term 0 (0 log 0 = 0)
+        pointwise = target * (target.clip(min=np.finfo(target.dtype).tiny).log() - input)
+    else:
+        d = target.data
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d_log_d = np.where(d > 0, d * np.log(np.where(d > 0, d, 1)), 0).astype(d.dtype, copy=False)
+        pointwise = Tensor(d_log_d) - target * input
+    return _reduce("kl_div", pointwise, reduction, batchmean=True)
+
+
+def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """torch's cross_entropy: ``-log softmax(logits)[target]`` per instance, through the stable
+    ``log_softmax``; its gradient with respect to the logits is ``softmax(z) - onehot`` (divided by B
+    for 'mean', REFERENCE 8).
+
+    ``logits`` is (B, C) or (C,). ``target`` is either class indices, of shape (B,) (or () for
+    unbatched logits), given as integers or as a float Tensor holding whole numbers (what
+    ``data.DataLoader`` yields), or class probabilities of the logits' shape (soft targets:
+    ``-sum d log y``).
+
+    >>> round(cross_entropy(Tensor([[0.0, 0.0]]), [1]).item(), 6)
+    0.693147
+    """
+    logits = _tensor(logits, "cross_entropy")
+    if logits.ndim not in (1, 2):
+        raise ValueError(f"cross_entropy: logits must be (B, C) or (C,), got shape {logits.shape}")
+    log_probs = logits.log_softmax(axis=-1)
+    if isinstance(target, Tensor) and target.shape == logits.shape:
+        return _reduce("cross_entropy", -(target * log_probs).sum(axis=-1), reduction)
+    labels = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if labels.shape == logits.shape and labels.dtype.kind == "f":
+        return _reduce("cross_entropy", -(Tensor(labels) * log_probs).sum(axis=-1), reduction)
+    n_classes = logits.shape[-1]
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(f"cross_entropy: target of shape {labels.shape} does not fit logits of shape "
+                         f"{logits.shape} (expected class indices of shape {logits.shape[:-1]} or "
+                         f"probabilities of shape {logits.shape})")
+    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and np.all(labels == np.round(labels)))
+    if not whole:
+        raise ValueError(f"cross_entropy: class indices must be whole numbers, got {labels.ravel()[:5]}")
+    labels = labels.astype(np.intp)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)]
+        raise IndexError(f"cross_entropy: class index {bad.ravel()[0]} is out of range "
+                         f"for {n_classes} classes")
+    if logits.ndim == 1:
+        return _reduce("cross_entropy", -log_probs[int(labels)], reduction)
+    picked = log_probs[np.arange(len(labels)), labels]
+    return _reduce("cross_entropy", -picked, reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """``-(d log y + (1 - d) log(1 - y))`` for probabilities y in [0, 1] (torch's BCELoss): the
+    KL divergence between Bernoulli(d) and Bernoulli(y) for d in {0, 1}; through a sigmoid its
+    gradient is ``y - d`` (REFERENCE 8). As torch, each log is clamped at -100, so y = 0 or 1
+    gives a finite loss and no nan gradient.
+
+    >>> round(binary_cross_entropy(Tensor([0.5]), Tensor([1.0])).item(), 6)
+    0.693147
+    """
+    input, target = _tensor(input, "binary_cross_entropy"), _tensor(target, "binary_cross_entropy")
+    _same_shape("binary_cross_entropy", input, target)
+    y = input.data
+    if not np.all((y >= 0) & (y <= 1)):
+        bad = y[~((y >= 0) & (y <= 1))].ravel()[0]
+        raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got {bad}")
+
+    def clamped_log(p: Tensor) -> Tensor:
+        # log(p) clamped at -100 (torch). Clipping p away from 0 first keeps the gradient finite
+        # (0, not 0/0) where the clamp is active.
+        return p.clip(min=np.finfo(p.dtype).smallest_subnormal).log().clip(min=-100.0)
+
+    loss = -(target * clamped_log(input) + (1 - target) * clamped_log(1 - input))
+    return _reduce("binary_cross_entropy", loss, reduction)
+
+
+# -- Batch Normalization (REFERENCE 10) ------------------------------------------------------------
+
+
+def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarray | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch Normalization of ``x`` (N, C) or (N, C, L) per channel C (REFERENCE 10.1):
+
+        mu = mean_i z_i,  var = mean_i (z_i - mu)^2 (biased),  u_i = (z_i - mu) / sqrt(var + eps),
+        out_i = weight * u_i + bias
+
+    In training the batch statistics are used and, if given, ``running_mean``/``running_var`` are
+    updated in place: ``r <- (1 - momentum) r + momentum * stat``, the variance with the unbiased
+    factor N/(N-1) (REFERENCE 10.4). Otherwise the running statistics normalize. Built from
+    Tensor ops inside name scopes batchnorm/{mean, variance, normalize, scale_shift}, so autodiff
+    derives the lecture's closed-form backward (REFERENCE 10.2) and viz can draw the stages.
+
+    >>> out = batch_norm(Tensor([[1.0], [3.0]]), None, None, training=True, eps=0.0)
+    >>> out.data.ravel().tolist()
+    [-1.0, 1.0]
+    """
+    x = _tensor(x, "batch_norm")
+    if x.ndim not in (2, 3):
+        raise ValueError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {x.shape}")
+    channels = x.shape[1]
+    axes = (0,) if x.ndim == 2 else (0, 2)
+    stat_shape = (1, channels) if x.ndim == 2 else (1, channels, 1)
+    for name, arr in (("running_mean", running_mean), ("running_var", running_var)):
+        if arr is not None and np.shape(arr) != (channels,):
+            raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input {x.shape}, "
+                             f"got {np.shape(arr)}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(np.shape(p.data if isinstance(p, Tensor) else p)) != (channels,):
+            raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input {x.shape}, "
+                             f"got {np.shape(p.data if isinstance(p, Tensor) else p)}")
+    if eps < 0:
+        raise ValueError(f"batch_norm: eps must be >= 0, got {eps}")
+    n = x.size // channels if channels else 0
+    use_batch_stats = training or running_mean is None or running_var is None
+    if use_batch_stats and n <= 1 and training:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input of shape {x.shape}")
+    if training and running_mean is not None and not 0 <= momentum <= 1:
+        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
+
+    with name_scope("batchnorm"):
+        if use_batch_stats:
+            with name_scope("mean"):
+                mu = x.mean(axis=axes, keepdims=True)
+            with name_scope("variance"):
+                centered = x - mu
+                var = (centered * centered).mean(axis=axes, keepdims=True)
+            with name_scope("normalize"):
+                u = centered / (var + eps).sqrt()
+        else:
+            with name_scope("normalize"):
+                mean_c = np.asarray(running_mean, dtype=x.dtype).reshape(stat_shape)
+                std_c = np.sqrt(np.asarray(running_var, dtype=x.dtype) + eps).reshape(stat_shape)
+                u = (x - mean_c) / std_c
+        with name_scope("scale_shift"):
+            if weight is not None:
+                u = u * _per_channel(weight, stat_shape)
+            if bias is not None:
+                u = u + _per_channel(bias, stat_shape)
+
+    if training and running_mean is not None and running_var is not None:
+        # Updated only now that the forward has succeeded: a failed call changes nothing.
+        batch_mean = mu.data.reshape(channels)
+        unbiased_var = var.data.reshape(channels) * (n / (n - 1))
+        running_mean *= 1 - momentum
+        running_mean += momentum * batch_mean
+        running_var *= 1 - momentum
+        running_var += momentum * unbiased_var
+    return u
+
+
+def _per_channel(p: Any, stat_shape: tuple[int, ...]) -> Tensor:
+    p = _tensor(p, "batch_norm")
+    return p if len(stat_shape) == 2 else p.reshape(stat_shape)
+
+
+# -- Dropout (REFERENCE 12) ------------------------------------------------------------------------
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, seed: int | None = None,
+            generator: np.random.Generator | None = None) -> Tensor:
+    """Inverted dropout (torch): in training each element is kept with probability 1 - p and
+    scaled by 1/(1 - p), so ``y = m * x / (1 - p)`` and ``dx = m * dy / (1 - p)``; outside training
+    it is the identity (x itself). The lecture's form (``y = m * x`` in training, ``(1 - p) x`` at
+    test) is this divided by 1 - p in both phases (REFERENCE 12). p = 1 gives zeros, not nan.
+
+    The mask comes from ``generator`` if given, else from ``np.random.default_rng(seed)``.
+
+    >>> dropout(Tensor([1.0, 2.0, 3.0]), p=0.5, training=False).data.tolist()
+    [1.0, 2.0, 3.0]
+    """
+    x = _tensor(x, "dropout")
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    rng = generator if generator is not None else np.random.default_rng(seed)
+    keep = rng.random(x.shape) >= p  # Bernoulli(1 - p)
+    scale = (keep * (1.0 / (1.0 - p))).astype(x.dtype, copy=False)
+    with name_scope("dropout"):
+        return x * scale

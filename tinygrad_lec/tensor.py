@@ -353,6 +353,28 @@ class Tensor(Node):
 
     __abs__ = abs
 
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Limit to ``[min, max]`` elementwise (torch.clamp); vjp: g where min <= x <= max, else 0
+        (the bounds themselves pass the gradient, as torch).
+
+        >>> Tensor([-2.0, 0.5, 3.0]).clip(-1, 1).data.tolist()
+        [-1.0, 0.5, 1.0]
+        """
+        if min is None and max is None:
+            raise ValueError("clip: give at least one of min and max")
+        if min is not None and max is not None and min > max:
+            raise ValueError(f"clip: min {min} is greater than max {max}")
+        x = self.data
+        inside = np.ones(x.shape, dtype=bool)
+        if min is not None:
+            inside &= x >= min
+        if max is not None:
+            inside &= x <= max
+        out = np.clip(x, min, max).astype(x.dtype, copy=False)
+        return _unary("clip", self, out, lambda g: g * inside)
+
+    clamp = clip
+
     # -- reductions ---------------------------------------------------------------------------
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:

@@ -1,0 +1,550 @@
+"""Neural-network modules on Tensors, with PyTorch's names, parameter layouts and state_dict keys.
+
+A :class:`Module` finds its parameters, buffers and submodules by looking at its attributes in
+the order they were set: a leaf Tensor that requires grad (e.g. an :class:`Parameter`) is a
+parameter, a :class:`Module` is a child, and numpy arrays registered with
+:meth:`Module.register_buffer` are buffers (BatchNorm's running statistics). Every layer's forward
+is built from Tensor ops and ``functional``, so all gradients come from autodiff.
+
+>>> from tinygrad_lec import nn, Tensor
+>>> net = nn.MLP([2, 8, 1], seed=0)
+>>> [name for name, _ in net.named_parameters()]
+['0.weight', '0.bias', '2.weight', '2.bias']
+>>> net(Tensor([[0.5, -0.5]])).shape
+(1, 1)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import functional as F
+from .tensor import Tensor
+
+__all__ = [
+    "Parameter", "Module", "Linear", "BatchNorm1d", "Dropout", "ReLU", "Sigmoid", "Tanh", "Identity",
+    "Sequential", "MLP", "MSELoss", "CrossEntropyLoss", "KLDivLoss", "BCELoss", "save", "load_into",
+]
+
+
+class Parameter(Tensor):
+    """A leaf Tensor that requires grad: the thing a Module registers and an optimizer updates.
+
+    >>> Parameter([1.0, 2.0]).requires_grad
+    True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None, label: str = "") -> None:
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype, label=label)
+
+
+class IncompatibleKeys(NamedTuple):
+    """What a non-strict ``load_state_dict`` skipped (torch's return value)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _is_parameter(value: Any) -> bool:
+    return isinstance(value, Tensor) and value.requires_grad and value.op == ""
+
+
+class Module:
+    """Base class of all layers: ``__call__`` runs ``forward``; parameters, buffers and children are
+    the attributes, in the order they were first set (torch's registration order)."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_buffers", {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:
+            buffers[name] = _as_buffer(name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:
+            return buffers[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def register_buffer(self, name: str, array: Any) -> None:
+        """Register a numpy array that is state but not a parameter (saved in ``state_dict``)."""
+        if "_buffers" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before register_buffer")
+        if name in self.__dict__:
+            raise KeyError(f"register_buffer: attribute {name!r} already exists")
+        self._buffers[name] = _as_buffer(name, array)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -- walking the tree -------------------------------------------------------------------------
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for name, value in self.__dict__.items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self) -> Iterator[Module]:
+        for _, child in self.named_children():
+            yield child
+
+    def modules(self) -> Iterator[Module]:
+        """This module and all below it, depth first (torch's order)."""
+        yield self
+        for child in self.children():
+            yield from child.modules()
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(name, parameter) pairs: this module's in registration order, then each child's with
+        the child's name as prefix ("0.weight"); a parameter shared by two modules appears once."""
+        seen: set[int] = set()
+        for name, p in self._named_members(prefix, recurse, lambda m: m._own_parameters()):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+        yield from self._named_members(prefix, recurse, lambda m: m._buffers.items())
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def _own_parameters(self) -> Iterator[tuple[str, Tensor]]:
+        for name, value in self.__dict__.items():
+            if _is_parameter(value):
+                yield name, value
+
+    def _named_members(self, prefix: str, recurse: bool,
+                       members: Callable[[Module], Any]) -> Iterator[tuple[str, Any]]:
+        for name, value in members(self):
+            yield prefix + name, value
+        if recurse:
+            for name, child in self.named_children():
+                yield from child._named_members(prefix + name + ".", True, members)
+
+    # -- training state -----------------------------------------------------------------------------
+
+    def zero_grad(self) -> None:
+        """Set every parameter's grad to None (torch's default, ``set_to_none=True``)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (batch statistics, dropout on) for this module and all below; returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (running statistics, dropout off): ``train(False)``."""
+        return self.train(False)
+
+    # -- state ------------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of all parameters' data and buffers, keyed like torch ("0.weight",
+        "1.running_mean"); per module its parameters, then its buffers, then its children."""
+        out: dict[str, np.ndarray] = {}
+        self._collect_state("", out)
+        return out
+
+    def _collect_state(self, prefix: str, out: dict[str, np.ndarray]) -> None:
+        for name, p in self._own_parameters():
+            out.setdefault(prefix + name, p.data.copy())
+        for name, b in self._buffers.items():
+            out[prefix + name] = b.copy()
+        for name, child in self.named_children():
+            child._collect_state(prefix + name + ".", out)
+
+    def _state_targets(self) -> dict[str, np.ndarray]:
+        """The arrays that ``load_state_dict`` writes into, by key."""
+        targets = {name: p.data for name, p in self.named_parameters()}
+        targets.update(self.named_buffers())
+        return targets
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays from ``state_dict`` into the parameters and buffers (in place, cast to
+        their dtypes). Strict (the default): a missing key, an unexpected key, a wrong shape or a
+        non-numeric value raises ValueError naming it, and changes nothing; everything is checked
+        and converted before anything is written. Non-strict: missing and unexpected keys are
+        skipped and returned, as torch does.
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"load_state_dict: expected a dict of arrays, got {type(state_dict).__name__}")
+        targets = self._state_targets()
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        if strict and (missing or unexpected):
+            raise ValueError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected} "
+                             f"for {type(self).__name__}")
+        converted = {}
+        for key, target in targets.items():
+            if key not in state_dict:
+                continue
+            try:
+                value = np.asarray(state_dict[key])
+            except Exception as e:
+                raise ValueError(f"load_state_dict: {key!r} is not an array: {e}") from None
+            if value.shape != target.shape:
+                raise ValueError(f"load_state_dict: {key!r} has shape {value.shape}, the module expects "
+                                 f"{target.shape}")
+            if value.dtype.kind not in "biuf":
+                raise ValueError(f"load_state_dict: {key!r} must be numeric, got dtype {value.dtype}")
+            converted[key] = value.astype(target.dtype, copy=False)
+        for key, value in converted.items():  # cannot fail: shapes and dtypes are settled
+            targets[key][...] = value
+        return IncompatibleKeys(missing, unexpected)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """``nn.save(self, path)``: write the state_dict atomically."""
+        save(self, path)
+
+    def load(self, path: str | os.PathLike) -> Module:
+        """``nn.load_into(self, path)``; returns self."""
+        return load_into(self, path)
+
+    # -- printing --------------------------------------------------------------------------------------
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = [f"  ({name}): " + repr(child).replace("\n", "\n  ")
+                    for name, child in self.named_children()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        return head + (")" if not children else "\n" + "\n".join(children) + "\n)")
+
+
+def _as_buffer(name: str, value: Any) -> np.ndarray:
+    if value is None or not isinstance(value, np.ndarray):
+        raise TypeError(f"buffer {name!r} must be a numpy array, got {type(value).__name__}")
+    return value
+
+
+# -- layers -----------------------------------------------------------------------------------------
+
+
+def _check_positive_int(op: str, name: str, n: Any) -> None:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
+        raise ValueError(f"{op}: {name} must be a positive integer, got {n!r}")
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias`` (torch layout: weight (out, in), bias (out,)), initialized as
+    torch does, uniform in ``[-1/sqrt(in), 1/sqrt(in)]``, from ``np.random.default_rng(seed)``.
+
+    >>> Linear(3, 2, seed=0).weight.shape
+    (2, 3)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, seed: Any = None,
+                 dtype: Any = np.float64) -> None:
+        super().__init__()
+        _check_positive_int("Linear", "in_features", in_features)
+        _check_positive_int("Linear", "out_features", out_features)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(in_features)
+        self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype))
+        self.bias = Parameter(rng.uniform(-bound, bound, out_features).astype(dtype)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        bias = self.bias is not None
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={bias}"
+
+
+class BatchNorm1d(Module):
+    """Batch Normalization over (N, C) or (N, C, L) inputs (REFERENCE 10), as torch's BatchNorm1d.
+
+    Training: normalize with the batch mean and biased variance, then update the running
+    statistics ``r <- (1 - momentum) r + momentum * stat`` with the unbiased variance
+    ``B/(B-1) var``. ``momentum=None`` makes them the cumulative average over all batches seen, the
+    lecture's test-time statistics (REFERENCE 10.4). Eval: normalize with the running statistics.
+    ``weight`` is gamma (ones), ``bias`` is beta (zeros). A batch of 1 in training is a ValueError.
+
+    >>> bn = BatchNorm1d(2)
+    >>> _ = bn(Tensor([[0.0, 10.0], [2.0, 10.0]]))
+    >>> bn.running_mean.tolist(), bn.running_var.tolist()
+    ([0.1, 1.0], [1.1, 0.9])
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, dtype: Any = np.float64) -> None:
+        super().__init__()
+        _check_positive_int("BatchNorm1d", "num_features", num_features)
+        if eps < 0:
+            raise ValueError(f"BatchNorm1d: eps must be >= 0, got {eps}")
+        if momentum is not None and not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum}")
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(np.ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dtype=dtype)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches seen (torch)."""
+        if self.track_running_stats:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+            self.num_batches_tracked[...] = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d: expected input of shape (N, {self.num_features}) or "
+                             f"(N, {self.num_features}, L), got {x.shape}")
+        tracking = self.track_running_stats
+        running = (self.running_mean, self.running_var) if tracking else (None, None)
+        factor = 0.0
+        if self.training and tracking:
+            seen = int(self.num_batches_tracked) + 1
+            factor = 1.0 / seen if self.momentum is None else self.momentum  # None: cumulative average
+        out = F.batch_norm(x, *running, self.weight, self.bias, training=self.training or not tracking,
+                           momentum=factor, eps=self.eps)
+        if self.training and tracking:
+            self.num_batches_tracked[...] = seen  # only after a successful forward
+        return out
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class Dropout(Module):
+    """Inverted dropout (REFERENCE 12): in training, each element is zeroed with probability p
+    and the rest scaled by 1/(1 - p), a fresh mask on every call from a generator seeded with
+    ``seed``; the identity in eval.
+
+    >>> d = Dropout(0.5, seed=0).eval()
+    >>> d(Tensor([1.0, 2.0])).data.tolist()
+    [1.0, 2.0]
+    """
+
+    def __init__(self, p: float = 0.5, seed: Any = None) -> None:
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: probability p must be in [0, 1], got {p}")
+        self.p = p
+        self.generator = np.random.default_rng(seed)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training, generator=self.generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class ReLU(Module):
+    """max(x, 0) elementwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.relu()
+
+
+class Sigmoid(Module):
+    """1 / (1 + e^-x) elementwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.sigmoid()
+
+
+class Tanh(Module):
+    """tanh elementwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.tanh()
+
+
+class Identity(Module):
+    """Returns its input."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class Sequential(Module):
+    """Modules applied in order; children are named "0", "1", ... (torch's keys).
+
+    >>> net = Sequential(Linear(2, 3, seed=0), ReLU())
+    >>> len(net), type(net[1]).__name__
+    (2, 'ReLU')
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.children())
+
+    def __iter__(self) -> Iterator[Module]:
+        return self.children()
+
+    def __getitem__(self, i: int | slice) -> Module:
+        layers = list(self.children())
+        return Sequential(*layers[i]) if isinstance(i, slice) else layers[i]
+
+    def forward(self, x: Any) -> Any:
+        for m in self.children():
+            x = m(x)
+        return x
+
+
+_ACTIVATIONS: dict[str, type[Module]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+class MLP(Sequential):
+    """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]``: each hidden layer is
+    Linear [-> BatchNorm1d] -> activation [-> Dropout]; the last layer is Linear alone (logits).
+    BatchNorm sits between the weighted sum and the activation, as in the lecture (REFERENCE 10.1).
+    ``seed`` makes all initial weights and dropout masks reproducible.
+
+    >>> MLP([2, 16, 3], batchnorm=True, dropout=0.1, seed=0)
+    MLP(
+      (0): Linear(in_features=2, out_features=16, bias=True)
+      (1): BatchNorm1d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+      (2): ReLU()
+      (3): Dropout(p=0.1)
+      (4): Linear(in_features=16, out_features=3, bias=True)
+    )
+    """
+
+    def __init__(self, sizes: list[int], activation: str = "relu", batchnorm: bool = False,
+                 dropout: float = 0.0, seed: Any = None, dtype: Any = np.float64) -> None:
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"MLP: sizes needs an input and an output size, got {sizes}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"MLP: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if not 0 <= dropout <= 1:
+            raise ValueError(f"MLP: dropout must be in [0, 1], got {dropout}")
+        seeds = iter(np.random.SeedSequence(seed).spawn(2 * len(sizes)))
+        layers: list[Module] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(Linear(n_in, n_out, seed=next(seeds), dtype=dtype))
+            if i == len(sizes) - 2:
+                break
+            if batchnorm:
+                layers.append(BatchNorm1d(n_out, dtype=dtype))
+            layers.append(_ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(Dropout(dropout, seed=next(seeds)))
+        super().__init__(*layers)
+
+
+# -- losses as modules (torch's names) -------------------------------------------------------------
+
+
+class MSELoss(Module):
+    """``F.mse_loss`` as a module."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.mse_loss(input, target, self.reduction)
+
+
+class CrossEntropyLoss(MSELoss):
+    """``F.cross_entropy`` as a module (logits and class indices)."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.cross_entropy(input, target, self.reduction)
+
+
+class BCELoss(MSELoss):
+    """``F.binary_cross_entropy`` as a module (probabilities in [0, 1])."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.binary_cross_entropy(input, target, self.reduction)
+
+
+class KLDivLoss(Module):
+    """``F.kl_div`` as a module; the default reduction here is 'batchmean' (the true KL per instance)."""
+
+    def __init__(self, reduction: str = "batchmean", log_target: bool = False) -> None:
+        super().__init__()
+        self.reduction, self.log_target = reduction, log_target
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return F.kl_div(input, target, self.reduction, self.log_target)
+
+
+# -- files ------------------------------------------------------------------------------------------------
+
+
+def save(module: Module, path: str | os.PathLike) -> None:
+    """Write ``module.state_dict()`` to ``path`` (an ``.npz`` archive, exactly that name).
+
+    Atomic: the archive is written to a temporary file beside ``path``, flushed to disk and then
+    renamed over ``path``; if anything fails on the way, ``path`` keeps its old content and the
+    temporary file is removed.
+    """
+    path = os.fspath(path)
+    state = module.state_dict()
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **state)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def load_into(module: Module, path: str | os.PathLike) -> Module:
+    """Load a file written by :func:`save` into ``module`` (strict ``load_state_dict``); returns the
+    module. A file that cannot be read, or does not fit the module, raises ValueError and leaves the
+    module unchanged."""
+    path = os.fspath(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy file gives one array
+            raise ValueError("it holds a single array, not an .npz archive of named arrays")
+        with archive:
+            state = {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise ValueError(f"load_into: {path!r} is not a readable tinygrad_lec model file: {e}") from None
+    module.load_state_dict(state)
+    return module
