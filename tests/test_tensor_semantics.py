@@ -511,3 +511,16 @@ def test_a_backward_that_fails_halfway_leaves_every_leaf_grad_as_it_was():
         y.sum().backward()
     np.testing.assert_array_equal(x.grad, before[0])
     np.testing.assert_array_equal(w.grad, before[1])
+
+
+@settings(max_examples=25)
+@given(testing.tensors(min_value=-3, max_value=3), st.integers(0, 2**32 - 1))
+def test_a_tensor_times_itself_keeps_both_edges_and_the_exact_gradient(x, seed):
+    """``x * x`` has x as both parents (viz draws two edges) and one vjp, 2 (g x), which is
+    g x + g x bit for bit."""
+    t = Tensor(x, requires_grad=True)
+    g = np.random.default_rng(seed).uniform(-2, 2, np.shape(x))
+    out = t * t
+    assert out.parents == (t, t)
+    out.backward(g)
+    np.testing.assert_array_equal(t.grad, g * x + g * x)

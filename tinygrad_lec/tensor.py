@@ -228,7 +228,7 @@ class Tensor(Node):
             if self.data.size != 1:
                 raise ValueError(f"backward: grad can be omitted only for a one-element tensor; this one has "
                                  f"shape {self.shape}: pass grad= an array of that shape")
-            seed = np.ones(self.data.shape, self.data.dtype)
+            seed = np.full(self.data.shape, 1, self.data.dtype) if self.data.ndim else np.array(1, self.data.dtype)
         else:
             seed = np.array(_as_array(grad, self.data.dtype, "backward"), copy=True)
             if seed.shape != self.shape:
@@ -584,6 +584,8 @@ def _binary(op: str, a: Tensor | float, b: Tensor | float, forward: Callable, da
 def _mul(a: Tensor | float, b: Tensor | float) -> Tensor:
     x = a.data if isinstance(a, Tensor) else a
     y = b.data if isinstance(b, Tensor) else b
+    if a is b:  # x * x: both edges stay in the graph, one vjp 2 (g x) = g x + g x, bit for bit
+        return _node("*", x * x, a, lambda g: 2 * (g * x), a, None)
     return _binary("*", a, b, np.multiply, lambda g: g * y, lambda g: g * x)
 
 
