@@ -5,8 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["graph", "value", "tensor", "functional", "nn", "gradcheck", "testing", "scalar", "data",
-           "__init__"]
+MODULES = ["graph", "value", "tensor", "functional", "nn", "optim", "lr_scheduler", "gradcheck", "testing",
+           "scalar", "data", "__init__"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -28,8 +28,8 @@ __all__ = [
     "current_scope", "gradcheck", "GradcheckError", "__version__",
 ]
 
-_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "pool", "functional", "nn", "lecture",
-               "cli"}
+_SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "pool", "functional", "nn", "optim",
+               "lr_scheduler", "lecture", "cli"}
 
 
 def __getattr__(name: str):

@@ -1,11 +1,93 @@
-"""Toy datasets for the lecture's experiments (numpy arrays; the DataLoader comes with Tensor).
+"""Minibatches and datasets for the lecture's experiments.
 
-``n_samples`` is the total, as in scikit-learn; ``y`` holds integer class labels.
+:class:`DataLoader` cuts (X, y) into minibatches of Tensors, reshuffled every epoch (REFERENCE 1).
+The datasets are numpy arrays: ``n_samples`` is the total, as in scikit-learn; ``y`` holds integer
+class labels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["DataLoader", "make_moons", "make_spirals", "load_digits", "train_test_split"]
+
+
+class DataLoader:
+    """Minibatches ``(X_batch, y_batch)`` as Tensors, one epoch per iteration (REFERENCE 1).
+
+    Each epoch takes a fresh permutation of the rows (if ``shuffle``) from a generator seeded once
+    with ``seed``, so runs are reproducible and epochs differ; then cuts it into consecutive batches
+    of ``batch_size``. The last, smaller batch is kept unless ``drop_last`` (it matters for
+    BatchNorm: a batch of one cannot be normalized). ``batch_size=1`` gives incremental
+    (stochastic) updates, ``batch_size=len(X)`` full-batch gradient descent. Features keep their
+    floating dtype; labels become float64 Tensors holding whole numbers, which
+    ``F.cross_entropy`` takes as class indices.
+
+    >>> X, y = make_moons(10, seed=0)
+    >>> loader = DataLoader(X, y, batch_size=4, seed=0)
+    >>> len(loader), [xb.shape for xb, yb in loader]
+    (3, [(4, 2), (4, 2), (2, 2)])
+    """
+
+    def __init__(self, X: Any, y: Any, batch_size: int = 32, shuffle: bool = True, seed: Any = None,
+                 drop_last: bool = False) -> None:
+        X, y = (np.asarray(a.data if isinstance(a, Tensor) else a) for a in (X, y))
+        if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
+            raise ValueError(f"DataLoader: X and y need the same number of rows, got shapes {X.shape} "
+                             f"and {y.shape}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        self.X, self.y = X, y
+        self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
+        self.generator = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        n, b = len(self.X), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        n = len(self.X)
+        order = self.generator.permutation(n) if self.shuffle else np.arange(n)
+        for i in range(len(self)):
+            rows = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield Tensor(self.X[rows]), Tensor(self.y[rows])
+
+
+def train_test_split(X: Any, y: Any, test_fraction: float = 0.25, seed: Any = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shuffle and split: ``X_train, X_test, y_train, y_test`` (scikit-learn's order).
+
+    >>> X, y = make_moons(8, seed=0)
+    >>> [a.shape[0] for a in train_test_split(X, y, 0.25, seed=0)]
+    [6, 2, 6, 2]
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"train_test_split: X and y need the same number of rows, got {len(X)} and {len(y)}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"train_test_split: test_fraction must be in (0, 1), got {test_fraction}")
+    perm = np.random.default_rng(seed).permutation(len(X))
+    n_test = max(1, round(test_fraction * len(X)))
+    test, train = perm[:n_test], perm[n_test:]
+    return X[train], X[test], y[train], y[test]
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled handwritten digits: X (1797, 64) float64 in [0, 1] (8x8 images, pixel
+    values / 16), y (1797,) int64 in 0..9. Needs scikit-learn: ``pip install 'tinygrad-lec[digits]'``.
+    """
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError:
+        raise ImportError("load_digits needs scikit-learn, which is not installed: "
+                          "pip install 'tinygrad-lec[digits]' (or pip install scikit-learn)") from None
+    X, y = sklearn_digits(return_X_y=True)
+    return X.astype(np.float64) / 16.0, y.astype(np.int64)
 
 
 def _check(name: str, n_samples: int, noise: float) -> None:

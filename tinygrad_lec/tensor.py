@@ -228,7 +228,8 @@ class Tensor(Node):
             if self.data.size != 1:
                 raise ValueError(f"backward: grad can be omitted only for a one-element tensor; this one has "
                                  f"shape {self.shape}: pass grad= an array of that shape")
-            seed = np.full(self.data.shape, 1, self.data.dtype) if self.data.ndim else np.array(1, self.data.dtype)
+            dtype = self.data.dtype
+            seed = np.array(1, dtype) if self.data.ndim == 0 else np.ones(self.data.shape, dtype)
         else:
             seed = np.array(_as_array(grad, self.data.dtype, "backward"), copy=True)
             if seed.shape != self.shape:
