@@ -55,6 +55,16 @@ def either_sign(lo: float, hi: float) -> st.SearchStrategy[float]:
     return st.one_of(floats(-hi, -lo), floats(lo, hi))
 
 
+def off_bounds(*bounds: float, lo: float = -3.0, hi: float = 3.0, gap: float = 2e-3
+               ) -> st.SearchStrategy[float]:
+    """x in [lo, hi] more than 1e-3 from every bound (clip's kinks, where the gradient jumps
+    between 0 and 1): no difference quotient straddles a bound, no float32 rounding crosses one."""
+    edges = sorted(bounds)
+    pieces = [floats(lo, edges[0] - gap), *(floats(a + gap, b - gap) for a, b in zip(edges, edges[1:])),
+              floats(edges[-1] + gap, hi)]
+    return st.one_of(*pieces)
+
+
 REAL = floats(-3.0, 3.0)
 WIDE = floats(-10.0, 10.0)  # tanh, sigmoid: saturating, harmless anywhere
 POSITIVE = floats(0.1, 3.0)  # log, sqrt, the base of a real power: third derivatives stay < 2e3
@@ -488,6 +498,9 @@ CASES: list[OpCase] = [
     *unary("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0.0), OFF_KINK),
     *unary("abs", lambda x: x.abs(), np.abs, OFF_KINK),
     *unary("builtin_abs", abs, np.abs, OFF_KINK),
+    *unary("clip", lambda x: x.clip(-1.0, 1.0), lambda x: np.clip(x, -1.0, 1.0), off_bounds(-1.0, 1.0)),
+    *unary("clip_min_only", lambda x: x.clip(min=-0.5), lambda x: np.clip(x, -0.5, None), off_bounds(-0.5)),
+    *unary("clip_max_only", lambda x: x.clip(max=0.5), lambda x: np.clip(x, None, 0.5), off_bounds(0.5)),
     *reductions(),
     *shape_ops(),
     *indexing(),

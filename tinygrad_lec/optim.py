@@ -136,7 +136,9 @@ class Optimizer:
             options = {k: v for k, v in group.items() if k != "params"}
             groups.append({**options, "params": list(range(i, i + n))})
             i += n
-        return {"state": copy.deepcopy(self.state), "param_groups": groups}
+        state = {i: {k: v for k, v in entry.items() if not k.startswith("_")}  # not the work arrays
+                 for i, entry in self.state.items()}
+        return {"state": copy.deepcopy(state), "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Resume from ``state_dict``; on any mismatch raises ValueError and changes nothing."""
@@ -324,20 +326,39 @@ class Adam(Optimizer):
             else:
                 g = g + decay * w
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        _lerp(m, g, 1 - beta1)
+        scratch = state.get("_scratch")
+        if scratch is None or scratch[0].dtype != w.dtype:  # two work arrays per parameter, kept
+            scratch = state["_scratch"] = (np.empty_like(w), np.empty_like(w))
+        t1, t2 = scratch
+        # m: torch's lerp(m, g, 1 - beta1); v <- beta2 v + ((1 - beta2) g) g, in place
+        if 1 - beta1 < 0.5:
+            np.subtract(g, m, out=t1)
+            t1 *= 1 - beta1
+            m += t1
+        else:
+            _lerp(m, g, 1 - beta1)
         v *= beta2
-        v += ((1 - beta2) * g) * g  # torch's addcmul order
+        np.multiply(g, 1 - beta2, out=t1)
+        t1 *= g
+        v += t1
         if group["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
         bias_correction1 = 1 - beta1**k
         bias_correction2 = 1 - beta2**k
         step_size = lr / bias_correction1
-        if group["eps_inside_sqrt"]:
-            denom = np.sqrt(v / bias_correction2 + eps)
-        else:
-            denom = np.sqrt(v) / bias_correction2**0.5 + eps
-        w += (-step_size * m) / denom
+        denom = t1
+        if group["eps_inside_sqrt"]:  # the lecture: sqrt(v_hat + eps)
+            np.divide(v, bias_correction2, out=denom)
+            denom += eps
+            np.sqrt(denom, out=denom)
+        else:  # torch: sqrt(v) / sqrt(1 - beta2^k) + eps
+            np.sqrt(v, out=denom)
+            denom /= bias_correction2**0.5
+            denom += eps
+        np.multiply(m, -step_size, out=t2)
+        t2 /= denom
+        w += t2
 
 
 class AdamW(Adam):
