@@ -17,7 +17,6 @@ is built from Tensor ops and ``functional``, so all gradients come from autodiff
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -25,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import functional as F
+from ._io import atomic_write
 from .tensor import Tensor
 
 __all__ = [
@@ -54,6 +54,9 @@ class IncompatibleKeys(NamedTuple):
 
 
 def _is_parameter(value: Any) -> bool:
+    """A Parameter (even frozen, requires_grad=False, as torch), or any leaf Tensor needing grad."""
+    if isinstance(value, Parameter):
+        return True
     return isinstance(value, Tensor) and value.requires_grad and value.op == ""
 
 
@@ -179,8 +182,9 @@ class Module:
             child._collect_state(prefix + name + ".", out)
 
     def _state_targets(self) -> dict[str, np.ndarray]:
-        """The arrays that ``load_state_dict`` writes into, by key."""
-        targets = {name: p.data for name, p in self.named_parameters()}
+        """The arrays that ``load_state_dict`` writes into, by key: every key of ``state_dict()``
+        (a shared parameter under each of its names, as torch)."""
+        targets = {name: p.data for name, p in self._named_members("", True, lambda m: m._own_parameters())}
         targets.update(self.named_buffers())
         return targets
 
@@ -336,7 +340,7 @@ class BatchNorm1d(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.affine}, track_running_stats={self.track_running_stats}")
 
 
 class Dropout(Module):
@@ -360,7 +364,7 @@ class Dropout(Module):
         return F.dropout(x, self.p, self.training, generator=self.generator)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace=False"
 
 
 class ReLU(Module):
@@ -434,9 +438,9 @@ class MLP(Sequential):
     >>> MLP([2, 16, 3], batchnorm=True, dropout=0.1, seed=0)
     MLP(
       (0): Linear(in_features=2, out_features=16, bias=True)
-      (1): BatchNorm1d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+      (1): BatchNorm1d(16, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
       (2): ReLU()
-      (3): Dropout(p=0.1)
+      (3): Dropout(p=0.1, inplace=False)
       (4): Linear(in_features=16, out_features=3, bias=True)
     )
     """
@@ -467,25 +471,30 @@ class MLP(Sequential):
 # -- losses as modules (torch's names) -------------------------------------------------------------
 
 
-class MSELoss(Module):
-    """``F.mse_loss`` as a module."""
-
+class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    """``F.mse_loss`` as a module."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.mse_loss(input, target, self.reduction)
 
 
-class CrossEntropyLoss(MSELoss):
+class CrossEntropyLoss(_Loss):
     """``F.cross_entropy`` as a module (logits and class indices)."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.cross_entropy(input, target, self.reduction)
 
 
-class BCELoss(MSELoss):
+class BCELoss(_Loss):
     """``F.binary_cross_entropy`` as a module (probabilities in [0, 1])."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
@@ -513,22 +522,8 @@ def save(module: Module, path: str | os.PathLike) -> None:
     renamed over ``path``; if anything fails on the way, ``path`` keeps its old content and the
     temporary file is removed.
     """
-    path = os.fspath(path)
     state = module.state_dict()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **state)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, lambda f: np.savez(f, **state))
 
 
 def load_into(module: Module, path: str | os.PathLike) -> Module:

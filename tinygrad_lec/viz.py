@@ -26,13 +26,13 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from ._io import atomic_write
 from .graph import Node, name_scope, topological_order
 
 __all__ = ["draw_dot", "render", "to_svg", "batchnorm_graph", "batchnorm_example", "RenderError",
@@ -361,16 +361,7 @@ def render(root: Any, path: str | os.PathLike, timeout: float = 60.0, **draw_kw:
         content = to_svg(source, timeout)
     else:
         content = _system_dot(source, fmt, timeout)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(content))
     return path
 
 
