@@ -22,6 +22,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _graph(args: argparse.Namespace) -> int:
+    from . import viz
+
+    draw = dict(seed=args.seed, collapse=args.collapse, max_nodes=args.max_nodes)
+    if args.what == "batchnorm":
+        dot = viz.batchnorm_graph(batch=args.batch, level=args.level, **draw)
+    else:  # mlp
+        dot = viz.mlp_graph(batch=args.batch, **draw)
+    try:
+        path = viz.render(dot, args.output, timeout=args.timeout)
+    except viz.RenderError as e:
+        print(f"tinygrad-lec graph: error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -40,6 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a few steps only (for smoke tests)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
+
+    graph = sub.add_parser(
+        "graph", help="render a built-in computation graph (.svg, .dot, .png, .pdf)",
+        description="Render a built-in computation graph with forward values and gradients. "
+                    "'batchnorm' is the lecture's BatchNorm backprop graph: a minibatch of scalar "
+                    "pre-activations through mean, variance, normalization, scale and shift, a "
+                    "sigmoid and the L2 divergence (--level scalar: element by element with Values; "
+                    "--level tensor: one Tensor op per stage). 'mlp' is a small Tensor MLP with "
+                    "BatchNorm. .svg and .dot need no system Graphviz; .png and .pdf need 'dot'.")
+    graph.add_argument("what", choices=["batchnorm", "mlp"], help="which graph")
+    graph.add_argument("-o", "--output", default="graph.svg",
+                       help="output file; the suffix sets the format (default graph.svg)")
+    graph.add_argument("--batch", type=_batch_size, default=3, help="minibatch size B >= 2 (default 3)")
+    graph.add_argument("--level", choices=["scalar", "tensor"], default="scalar",
+                       help="batchnorm: scalar Values or Tensors (default scalar)")
+    graph.add_argument("--seed", type=int, default=0, help="seed of the example's numbers (default 0)")
+    graph.add_argument("--collapse", action="store_true", help="draw each name scope as one box")
+    graph.add_argument("--max-nodes", type=_positive_int, default=None,
+                       help="draw at most this many value nodes, nearest to the output")
+    graph.add_argument("--timeout", type=float, default=60.0, help="rendering time limit in seconds")
+    graph.set_defaults(func=_graph)
     return parser
 
 
@@ -50,6 +88,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
+def _batch_size(text: str) -> int:
+    n = _positive_int(text)
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"BatchNorm needs a minibatch of at least 2, got {n}")
     return n
 
 

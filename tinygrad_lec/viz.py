@@ -35,7 +35,7 @@ import numpy as np
 from ._io import atomic_write
 from .graph import Node, name_scope, topological_order
 
-__all__ = ["draw_dot", "render", "to_svg", "batchnorm_graph", "batchnorm_example", "RenderError",
+__all__ = ["draw_dot", "render", "to_svg", "batchnorm_graph", "batchnorm_example", "mlp_graph", "RenderError",
            "GraphvizNotFound"]
 
 COLORS = {"parameter": "#cfe2ff", "constant": "#e9ecef", "output": "#ffd966", "value": "#ffffff",
@@ -435,3 +435,27 @@ def batchnorm_graph(batch: int = 3, level: str = "scalar", seed: int = 0, eps: f
     example = batchnorm_example(batch, level, seed, eps)
     draw_kw.setdefault("rankdir", "TB")
     return draw_dot(example["loss"], **draw_kw)
+
+
+def mlp_graph(batch: int = 4, sizes: tuple[int, ...] = (2, 4, 3), seed: int = 0, **draw_kw: Any) -> Any:
+    """A small Tensor MLP (Linear -> BatchNorm1d -> ReLU -> Linear) on a random minibatch with
+    cross-entropy, backward run, drawn with one cluster per layer."""
+    from . import functional as F
+    from . import nn
+    from .tensor import Tensor
+
+    rng = np.random.default_rng(seed)
+    net = nn.MLP(list(sizes), batchnorm=True, seed=seed)
+    for name, p in net.named_parameters():
+        p.label = name
+    x = Tensor(rng.normal(size=(batch, sizes[0])), label="x")
+    h = x
+    for i, layer in enumerate(net):
+        with name_scope(f"{i}:{type(layer).__name__}"):
+            h = layer(h)
+    with name_scope("loss"):
+        loss = F.cross_entropy(h, rng.integers(0, sizes[-1], batch))
+    loss.label = "loss"
+    loss.backward()
+    draw_kw.setdefault("rankdir", "TB")
+    return draw_dot(loss, **draw_kw)
