@@ -11,7 +11,7 @@ def python_blocks() -> list[str]:
 
 
 def test_readme_has_the_tour_and_the_property_test_example():
-    assert len(python_blocks()) >= 2
+    assert len(python_blocks()) >= 3
 
 
 def test_readme_tour_runs():
@@ -20,8 +20,19 @@ def test_readme_tour_runs():
 
 def test_readme_property_tests_pass():
     namespace: dict = {}
-    exec(compile(python_blocks()[1], "README property tests", "exec"), namespace)
+    block = next(b for b in python_blocks() if "@given" in b)
+    exec(compile(block, "README property tests", "exec"), namespace)
     tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
     assert tests
     for test in tests:
         test()
+
+
+def test_readme_network_tour_runs_and_writes_its_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    block = next(b for b in python_blocks() if "nn.MLP" in b)
+    exec(compile(block, "README network tour", "exec"), {})
+    assert (tmp_path / "spirals.npz").stat().st_size > 0
+    assert "</svg>" in (tmp_path / "batchnorm.svg").read_text()
+    accuracy = int(capsys.readouterr().out.split("train accuracy ")[1].split("%")[0])
+    assert accuracy >= 90
