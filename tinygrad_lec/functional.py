@@ -217,8 +217,11 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
     if eps < 0:
         raise ValueError(f"batch_norm: eps must be >= 0, got {eps}")
     n = x.size // channels if channels else 0
-    use_batch_stats = training or running_mean is None or running_var is None
-    if use_batch_stats and n <= 1 and training:
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: running_mean and running_var must be given in evaluation mode "
+                         "(training=False); pass training=True to normalize with the batch statistics")
+    use_batch_stats = training
+    if training and n <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {x.shape}")
     if training and running_mean is not None and not 0 <= momentum <= 1:
