@@ -140,7 +140,8 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
         raise ValueError(f"cross_entropy: target of shape {labels.shape} does not fit logits of shape "
                          f"{logits.shape} (expected class indices of shape {logits.shape[:-1]} or "
                          f"probabilities of shape {logits.shape})")
-    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and np.all(labels == np.round(labels)))
+    whole = labels.dtype.kind in "iu" or (
+        labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)))
     if not whole:
         raise ValueError(f"cross_entropy: class indices must be whole numbers, got {labels.ravel()[:5]}")
     labels = labels.astype(np.intp)
