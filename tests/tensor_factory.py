@@ -614,6 +614,8 @@ def check_no_gradient_aliases(case: OpCase, example: Example, dtype: Any, data: 
 
 def check_leaf_grads_match_leaves(case: OpCase, example: Example, dtype: Any, data: Any) -> None:
     run = call(case, example, dtype)
+    if all(leaf is not None for leaf in run.leaves):  # no constant operand that could promote
+        assert run.out.dtype == dtype, f"output dtype {run.out.dtype} from {dtype} operands"
     run.out.backward(draw_upstream(data, run.out.shape))
     for i, leaf in enumerate(run.leaves):
         if leaf is None:

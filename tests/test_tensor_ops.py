@@ -46,7 +46,7 @@ def test_no_gradient_shares_memory_with_another_gradient_upstream_or_input(case,
 @cases
 @settings(max_examples=factory.FEW_EXAMPLES)
 @given(data=st.data(), dtype=dtypes)
-def test_every_leaf_grad_is_an_array_of_the_leafs_shape_and_dtype(case, data, dtype):
+def test_output_and_every_leaf_grad_keep_the_operands_dtype_and_shape(case, data, dtype):
     factory.check_leaf_grads_match_leaves(case, data.draw(case.examples, label="example"), dtype, data)
 
 
