@@ -32,7 +32,7 @@ def _graph(args: argparse.Namespace) -> int:
         dot = viz.mlp_graph(batch=args.batch, **draw)
     try:
         path = viz.render(dot, args.output, timeout=args.timeout)
-    except viz.RenderError as e:
+    except (viz.RenderError, ValueError, OSError) as e:
         print(f"tinygrad-lec graph: error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {path}")
@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--collapse", action="store_true", help="draw each name scope as one box")
     graph.add_argument("--max-nodes", type=_positive_int, default=None,
                        help="draw at most this many value nodes, nearest to the output")
-    graph.add_argument("--timeout", type=float, default=60.0, help="rendering time limit in seconds")
+    graph.add_argument("--timeout", type=_positive_seconds, default=60.0,
+                       help="rendering time limit in seconds (default 60)")
     graph.set_defaults(func=_graph)
     return parser
 
@@ -89,6 +90,16 @@ def _positive_int(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
     return n
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        t = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (t > 0 and t != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive, finite number of seconds, got {text}")
+    return t
 
 
 def _batch_size(text: str) -> int:

