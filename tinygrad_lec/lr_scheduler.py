@@ -56,7 +56,9 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer" and not callable(v)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume: the epoch count and base rates, and the learning rates they give are set again."""
         self.__dict__.update(state)
+        self._set(self.last_epoch)
 
 
 class LambdaLR(LRScheduler):
