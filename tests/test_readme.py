@@ -36,3 +36,10 @@ def test_readme_network_tour_runs_and_writes_its_files(tmp_path, monkeypatch, ca
     assert "</svg>" in (tmp_path / "batchnorm.svg").read_text()
     accuracy = int(capsys.readouterr().out.split("train accuracy ")[1].split("%")[0])
     assert accuracy >= 90
+
+
+def test_every_image_the_readme_shows_is_committed():
+    images = re.findall(r'<img src="([^"]+)"', README.read_text())
+    assert images
+    for image in images:
+        assert (README.parent / image).is_file(), image
