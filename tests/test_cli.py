@@ -25,15 +25,24 @@ def test_top_level_help_lists_the_demo_subcommand():
     assert "demo" in run_cli("--help").stdout
 
 
-def test_quick_demo_runs_and_reports_loss_and_accuracy():
-    done = run_cli("demo", "--quick", "--no-progress")
+def test_quick_demo_runs_reports_accuracy_and_writes_its_files(tmp_path):
+    done = run_cli("demo", "--quick", "--no-progress", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "loss" in done.stdout
+    assert "accuracy" in done.stdout
+    assert (tmp_path / "demo_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "</svg>" in (tmp_path / "batchnorm_graph.svg").read_text()
+
+
+def test_quick_micrograd_demo_runs_and_reports_loss_and_accuracy():
+    done = run_cli("micrograd", "--quick", "--no-progress")
     assert done.returncode == 0, done.stderr
     assert "loss" in done.stdout
     assert "accuracy" in done.stdout
 
 
 def test_zero_steps_is_a_usage_error():
-    done = run_cli("demo", "--steps", "0")
+    done = run_cli("micrograd", "--steps", "0")
     assert done.returncode == 2
     assert "usage:" in done.stderr
     assert "error:" in done.stderr

@@ -7,11 +7,31 @@ everything it does can also be imported and tested.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
+
+# The lecture's experiments, one module each in tinygrad_lec.lecture (see lecture/common.py).
+EXPERIMENTS = ("demo", "optimizers", "minibatch", "divergence", "batchnorm", "regularization")
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _experiment(module: ModuleType, args: argparse.Namespace) -> int:
+    from .lecture.common import OutputDirError, prepare_out
+
+    try:
+        out = prepare_out(args.out)
+    except OutputDirError as e:  # before any work, like an argparse error
+        print(f"tinygrad-lec {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    result = module.run(out=out, seed=args.seed, quick=args.quick, progress=not args.no_progress,
+                        **module.options(args))
+    print(result.report())
+    return 0
+
+
+def _micrograd(args: argparse.Namespace) -> int:
     from .lecture import train_scalar_moons
 
     result = train_scalar_moons(steps=args.steps, seed=args.seed, progress=not args.no_progress)
@@ -48,15 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="train a small network and report what it learned",
-                          description="Train micrograd's demo network (a scalar MLP 2-16-16-1 of "
-                                      "Values) on two moons with SGD and report loss and accuracy.")
-    demo.add_argument("--steps", type=_positive_int, default=30, help="SGD steps (default 30)")
-    demo.add_argument("--seed", type=int, default=1, help="initialisation seed (default 1)")
-    demo.add_argument("--quick", action="store_const", const=5, dest="steps",
-                      help="a few steps only (for smoke tests)")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
-    demo.set_defaults(func=_demo)
+    for name in EXPERIMENTS:
+        module = importlib.import_module(f".lecture.{name}", __package__)
+        p = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION)
+        p.add_argument("--out", default="tinygrad_lec_out",
+                       help="directory for plots and graphs (default ./tinygrad_lec_out)")
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument("--quick", action="store_true", help="small and fast (for smoke tests)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        module.add_arguments(p)
+        p.set_defaults(func=functools.partial(_experiment, module))
+
+    micro = sub.add_parser("micrograd", help="micrograd's demo on the scalar Value engine",
+                           description="Train micrograd's demo network (a scalar MLP 2-16-16-1 of "
+                                       "Values) on two moons with SGD and report loss and accuracy.")
+    micro.add_argument("--steps", type=_positive_int, default=30, help="SGD steps (default 30)")
+    micro.add_argument("--seed", type=int, default=1, help="initialisation seed (default 1)")
+    micro.add_argument("--quick", action="store_const", const=5, dest="steps",
+                       help="a few steps only (for smoke tests)")
+    micro.add_argument("--no-progress", action="store_true", help="no progress bar")
+    micro.set_defaults(func=_micrograd)
 
     graph = sub.add_parser(
         "graph", help="render a built-in computation graph (.svg, .dot, .png, .pdf)",
