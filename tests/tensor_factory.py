@@ -495,6 +495,8 @@ CASES: list[OpCase] = [
     *unary("sqrt", lambda x: x.sqrt(), np.sqrt, POSITIVE),
     *unary("tanh", lambda x: x.tanh(), np.tanh, WIDE),
     *unary("sigmoid", lambda x: x.sigmoid(), _sigmoid, WIDE),
+    OpCase("softplus", lambda x: x.softplus(), lambda x: np.logaddexp(0.0, x), operands("t", (WIDE,)),
+           torch_op=lambda x: __import__("torch").nn.functional.softplus(x)),
     *unary("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0.0), OFF_KINK),
     *unary("abs", lambda x: x.abs(), np.abs, OFF_KINK),
     *unary("builtin_abs", abs, np.abs, OFF_KINK),

@@ -869,3 +869,46 @@ def test_dropout_float32_kept_values_are_x_over_1_minus_p_in_float32():
     out = F.dropout(Tensor(x), 0.3, seed=12).data
     kept = out != 0
     np.testing.assert_allclose(out[kept], x[kept] / np.float32(0.7), rtol=3e-7, atol=0)
+
+
+# -- binary_cross_entropy_with_logits and softplus --------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_matches_torch_for_any_logit_size(torch, reduction):
+    """torch's BCEWithLogitsLoss: value and gradient sigmoid(a) - d, finite at logits of +-1000."""
+    a = np.array([-1000.0, -40.0, -3.0, 0.0, 2.0, 35.0, 1000.0])
+    d = np.array([1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.3])
+    g = np.linspace(-1, 1, a.size) if reduction == "none" else None
+    ours = Tensor(a, requires_grad=True)
+    out = F.binary_cross_entropy_with_logits(ours, Tensor(d), reduction=reduction)
+    out.backward(g)
+    theirs = torch.tensor(a, requires_grad=True)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(theirs, torch.tensor(d), reduction=reduction)
+    ref.backward(None if g is None else torch.tensor(g))
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-13, atol=1e-15)
+
+
+def test_bce_with_logits_equals_bce_of_the_sigmoid_and_has_gradient_y_minus_d():
+    """REFERENCE 8 item 6 without torch: BCE(sigmoid(a), d) == BCEWithLogits(a, d); d/da = (y - d)/B."""
+    a = np.array([-2.0, -0.5, 0.0, 1.5, 3.0])
+    d = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    logits = Tensor(a, requires_grad=True)
+    loss = F.binary_cross_entropy_with_logits(logits, Tensor(d))
+    loss.backward()
+    y = 1 / (1 + np.exp(-a))
+    np.testing.assert_allclose(loss.item(), F.binary_cross_entropy(Tensor(y), Tensor(d)).item(), rtol=1e-13)
+    np.testing.assert_allclose(logits.grad, (y - d) / a.size, rtol=1e-13, atol=1e-15)
+
+
+def test_softplus_is_smooth_at_zero_with_derivative_one_half():
+    """Unlike relu(a) + log(1 + e^-|a|), whose kinks give 0 at a = 0, softplus'(0) = sigmoid(0)."""
+    z = Tensor([0.0], requires_grad=True)
+    F.softplus(z).backward(np.ones(1))
+    assert z.grad.tolist() == [0.5]
+
+
+def test_bce_with_logits_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        F.binary_cross_entropy_with_logits(Tensor(np.zeros(3)), Tensor(np.zeros(2)))

@@ -16,7 +16,7 @@ from .tensor import Tensor, linear
 
 __all__ = [
     "linear", "softmax", "log_softmax", "mse_loss", "l2_divergence", "kl_div", "cross_entropy",
-    "binary_cross_entropy", "batch_norm", "dropout",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "softplus", "batch_norm", "dropout",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -178,6 +178,26 @@ def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") ->
 
     loss = -(target * clamped_log(input) + (1 - target) * clamped_log(1 - input))
     return _reduce("binary_cross_entropy", loss, reduction)
+
+
+def softplus(x: Tensor) -> Tensor:
+    """``log(1 + e^x)``, stable for any x (``Tensor.softplus``); its derivative is sigmoid(x)."""
+    return _tensor(x, "softplus").softplus()
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of ``sigmoid(input)`` computed from the logits a, stable for any a
+    (torch's BCEWithLogitsLoss): ``d softplus(-a) + (1 - d) softplus(a)``, whose gradient is
+    ``sigmoid(a) - d`` (REFERENCE 8, 9). No clamping is needed, unlike :func:`binary_cross_entropy`.
+
+    >>> round(binary_cross_entropy_with_logits(Tensor([0.0]), Tensor([1.0])).item(), 6)
+    0.693147
+    """
+    input = _tensor(input, "binary_cross_entropy_with_logits")
+    target = _tensor(target, "binary_cross_entropy_with_logits")
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    loss = target * (-input).softplus() + (1 - target) * input.softplus()
+    return _reduce("binary_cross_entropy_with_logits", loss, reduction)
 
 
 # -- Batch Normalization (REFERENCE 10) ------------------------------------------------------------

@@ -339,6 +339,19 @@ class Tensor(Node):
         s = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         return _unary("sigmoid", self, s, lambda g: g * s * (1 - s))
 
+    def softplus(self) -> Tensor:
+        """log(1 + e^x) elementwise, without overflow: max(x, 0) + log1p(e^-|x|); vjp: g * sigmoid(x)
+        (1/2 at 0: smooth, no kink).
+
+        >>> Tensor([0.0, 1000.0]).softplus().data.round(6).tolist()
+        [0.693147, 1000.0]
+        """
+        x = self.data
+        out = (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(x.dtype, copy=False)
+        e = np.exp(-np.abs(x))
+        s = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)  # sigmoid(x)
+        return _unary("softplus", self, out, lambda g: g * s)
+
     def relu(self) -> Tensor:
         """max(x, 0) elementwise; vjp: g where x > 0, else 0 (also at the kink, as torch)."""
         x = self.data

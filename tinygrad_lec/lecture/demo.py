@@ -15,7 +15,7 @@ import numpy as np
 from .. import data, nn, optim, viz
 from .. import functional as F
 from ..graph import no_grad
-from .common import Result, pyplot, save_figure
+from .common import Result, prepare_out, pyplot, save_figure
 from .common import progress as progress_bar
 
 HELP = "train an MLP with BatchNorm and dropout using Adam (the main job)"
@@ -82,7 +82,7 @@ def run(out: str | pathlib.Path = "tinygrad_lec_out", seed: int = 0, quick: bool
         progress: bool = True, dataset: str = "spirals", epochs: int | None = None, batch_size: int = 32,
         lr: float = 0.01) -> Result:
     """Train and evaluate; returns the accuracies, the per-epoch curves and the files written."""
-    out = pathlib.Path(out)
+    out = prepare_out(out)
     X_train, X_test, y_train, y_test = load(dataset, seed, quick)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     hidden = [64, 64] if dataset == "spirals" else [128]
