@@ -7,6 +7,7 @@ class labels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,12 +68,16 @@ def train_test_split(X: Any, y: Any, test_fraction: float = 0.25, seed: Any = No
     [6, 2, 6, 2]
     """
     X, y = np.asarray(X), np.asarray(y)
-    if len(X) != len(y):
-        raise ValueError(f"train_test_split: X and y need the same number of rows, got {len(X)} and {len(y)}")
+    if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
+        raise ValueError(f"train_test_split: X and y need the same number of rows, got shapes {X.shape} "
+                         f"and {y.shape}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"train_test_split: test_fraction must be in (0, 1), got {test_fraction}")
+    n_test = math.ceil(test_fraction * len(X))  # scikit-learn's rounding
+    if n_test >= len(X):
+        raise ValueError(f"train_test_split: {len(X)} rows with test_fraction {test_fraction} leave no "
+                         f"training rows")
     perm = np.random.default_rng(seed).permutation(len(X))
-    n_test = max(1, round(test_fraction * len(X)))
     test, train = perm[:n_test], perm[n_test:]
     return X[train], X[test], y[train], y[test]
 
