@@ -61,6 +61,29 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g
 
 
+def _times(g: np.ndarray, y: Any) -> np.ndarray:
+    """``g * y`` (y broadcasts to g's shape); a large result comes from the array pool."""
+    if type(g) is np.ndarray and pool.is_large(g.nbytes):
+        return np.multiply(g, y, out=pool.empty(g.shape, np.result_type(g, y)))
+    return g * y
+
+
+def _negative(g: np.ndarray) -> np.ndarray:
+    """``-g``; a large result comes from the array pool."""
+    if type(g) is np.ndarray and pool.is_large(g.nbytes):
+        return np.negative(g, out=pool.empty(g.shape, g.dtype))
+    return -g
+
+
+def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """:func:`_unbroadcast`, giving a large summed-away temporary back to the pool."""
+    if g.shape == shape:
+        return g
+    summed = _unbroadcast(g, shape)
+    pool.recycle(g, 1)
+    return summed
+
+
 def _normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     if axis is None:
         return None
@@ -80,7 +103,8 @@ def _normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
 def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool
             ) -> np.ndarray:
     """Gradient of a reduction: ``g`` copied along the reduced axes, as a fresh array of ``shape``."""
-    out = np.empty(shape, dtype=g.dtype)
+    large = pool.is_large(math.prod(shape) * g.itemsize)
+    out = pool.empty(shape, g.dtype) if large else np.empty(shape, g.dtype)
     if axes is None:
         out.fill(g.reshape(()))
         return out
@@ -273,10 +297,10 @@ class Tensor(Node):
         return _binary("+", _operand(other), self, np.add, lambda g: g, lambda g: g)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _binary("-", self, _operand(other), np.subtract, lambda g: g, lambda g: -g)
+        return _sub(self, _operand(other))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _binary("-", _operand(other), self, np.subtract, lambda g: g, lambda g: -g)
+        return _sub(_operand(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
         return _mul(self, _operand(other))
@@ -306,7 +330,7 @@ class Tensor(Node):
 
     def __neg__(self) -> Tensor:
         """-x; vjp: -g."""
-        return _unary("neg", self, -self.data, lambda g: -g)
+        return _unary("neg", self, -self.data, _negative)
 
     def __pos__(self) -> Tensor:
         return self
@@ -604,14 +628,39 @@ def _mul(a: Tensor | float, b: Tensor | float) -> Tensor:
     x = a.data if isinstance(a, Tensor) else a
     y = b.data if isinstance(b, Tensor) else b
     if a is b:  # x * x: both edges stay in the graph, one vjp 2 (g x) = g x + g x, bit for bit
-        return _node("*", x * x, a, lambda g: 2 * (g * x), a, None)
-    return _binary("*", a, b, np.multiply, lambda g: g * y, lambda g: g * x)
+        return _node("*", x * x, a, lambda g: _doubled(_times(g, x)), a, None)
+    return _binary("*", a, b, np.multiply, lambda g: _times(g, y), lambda g: _times(g, x))
+
+
+def _doubled(t: np.ndarray) -> np.ndarray:
+    t *= 2
+    return t
+
+
+def _sub(a: Tensor | float, b: Tensor | float) -> Tensor:
+    # d/db (a - b) = -1; a broadcast b sums g first, then negates the small sum
+    shape_b = np.shape(b.data) if isinstance(b, Tensor) else ()
+    return _binary("-", a, b, np.subtract, lambda g: g, lambda g: _negative(_sum_to(g, shape_b)))
 
 
 def _div(a: Tensor | float, b: Tensor | float) -> Tensor:
+    """x / y; d/dx = 1/y, d/dy = -x/y^2 (for a broadcast y: the sum of g x first, then / -y^2)."""
     x = a.data if isinstance(a, Tensor) else a
     y = b.data if isinstance(b, Tensor) else b
-    return _binary("/", a, b, np.true_divide, lambda g: g / y, lambda g: -g * x / (y * y))
+    y_shape = np.shape(y)
+
+    def d_y(g: np.ndarray) -> np.ndarray:
+        gx = _sum_to(_times(g, x), y_shape)
+        return np.divide(gx, _negative(y * y), out=gx if type(gx) is np.ndarray else None)  # gx is fresh
+
+    return _binary("/", a, b, np.true_divide, lambda g: _quotient(g, y), d_y)
+
+
+def _quotient(g: np.ndarray, y: Any) -> np.ndarray:
+    """``g / y``; a large result comes from the array pool."""
+    if type(g) is np.ndarray and pool.is_large(g.nbytes):
+        return np.divide(g, y, out=pool.empty(g.shape, np.result_type(g, y)))
+    return g / y
 
 
 def _pow(a: Tensor | float, b: Tensor | float) -> Tensor:
@@ -760,7 +809,10 @@ def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None
         t.grad = contribution
         return
     if contribution.shape != t.data.shape:
-        contribution = _unbroadcast(contribution, t.data.shape)
+        full, contribution = contribution, None
+        contribution = _unbroadcast(full, t.data.shape)
+        pool.recycle(full, 1)  # a large temporary nobody else holds goes back to the pool
+        del full
     g = t.grad
     if g is None:
         # A fresh array (base None) that is not the upstream array itself is ours to keep;
@@ -777,6 +829,7 @@ def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None
         t.grad = contribution
     else:
         g += contribution
+        pool.recycle(contribution, 1)  # a large temporary nobody else holds goes back to the pool
 
 
 def _maybe_shared(view: np.ndarray, upstream: Any) -> bool:
