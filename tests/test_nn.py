@@ -889,3 +889,13 @@ def test_identity_returns_its_input():
 def test_activation_modules_have_no_parameters_or_state(name):
     module = getattr(nn, name)()
     assert list(module.parameters()) == [] and module.state_dict() == {}
+
+
+def test_mlp_weights_for_a_seed_do_not_depend_on_dropout_or_batchnorm():
+    """Dropout masks draw from their own seed stream, so switching dropout on keeps the weights."""
+    plain = nn.MLP([2, 4, 4, 2], seed=0)
+    for other in (nn.MLP([2, 4, 4, 2], dropout=0.5, seed=0), nn.MLP([2, 4, 4, 2], batchnorm=True, seed=0)):
+        linears = [m for m in other if isinstance(m, nn.Linear)]
+        for a, b in zip([m for m in plain if isinstance(m, nn.Linear)], linears):
+            np.testing.assert_array_equal(a.weight.data, b.weight.data)
+            np.testing.assert_array_equal(a.bias.data, b.bias.data)

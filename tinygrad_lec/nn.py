@@ -454,17 +454,18 @@ class MLP(Sequential):
             raise ValueError(f"MLP: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         if not 0 <= dropout <= 1:
             raise ValueError(f"MLP: dropout must be in [0, 1], got {dropout}")
-        seeds = iter(np.random.SeedSequence(seed).spawn(2 * len(sizes)))
+        # separate seed streams: the same seed gives the same weights with or without dropout
+        weight_seeds, mask_seeds = (iter(s.spawn(len(sizes))) for s in np.random.SeedSequence(seed).spawn(2))
         layers: list[Module] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers.append(Linear(n_in, n_out, seed=next(seeds), dtype=dtype))
+            layers.append(Linear(n_in, n_out, seed=next(weight_seeds), dtype=dtype))
             if i == len(sizes) - 2:
                 break
             if batchnorm:
                 layers.append(BatchNorm1d(n_out, dtype=dtype))
             layers.append(_ACTIVATIONS[activation]())
             if dropout > 0:
-                layers.append(Dropout(dropout, seed=next(seeds)))
+                layers.append(Dropout(dropout, seed=next(mask_seeds)))
         super().__init__(*layers)
 
 
