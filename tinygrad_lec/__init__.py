@@ -17,7 +17,17 @@ from __future__ import annotations
 import importlib
 
 from .gradcheck import GradcheckError, gradcheck
-from .graph import current_scope, enable_grad, is_grad_enabled, name_scope, no_grad
+from .graph import (
+    AnomalyError,
+    current_scope,
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    name_scope,
+    no_grad,
+    set_detect_anomaly,
+)
 from .tensor import Tensor
 from .value import DomainError, Value
 
@@ -25,7 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Value", "Tensor", "DomainError", "no_grad", "enable_grad", "is_grad_enabled", "name_scope",
-    "current_scope", "gradcheck", "GradcheckError", "__version__",
+    "current_scope", "gradcheck", "GradcheckError", "detect_anomaly", "set_detect_anomaly",
+    "is_anomaly_enabled", "AnomalyError", "__version__",
 ]
 
 _SUBMODULES = {"scalar", "data", "testing", "graph", "value", "tensor", "pool", "functional", "nn", "optim",

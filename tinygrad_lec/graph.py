@@ -23,6 +23,11 @@ from typing import Any, NamedTuple
 class _Mode(NamedTuple):
     grad_enabled: bool
     scope: str
+    anomaly: bool = False
+
+
+class AnomalyError(FloatingPointError):
+    """Under :func:`detect_anomaly`, an op produced nan or inf in the forward or backward pass."""
 
 
 # The graph-building mode of the current thread / asyncio task. ``None`` is the common case
@@ -35,6 +40,12 @@ def is_grad_enabled() -> bool:
     """True unless inside :func:`no_grad`."""
     mode = _MODE.get()
     return mode is None or mode.grad_enabled
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside :func:`detect_anomaly` (or after ``set_detect_anomaly(True)``)."""
+    mode = _MODE.get()
+    return mode is not None and mode.anomaly
 
 
 def current_scope() -> str:
@@ -51,19 +62,24 @@ class _ModeContext:
     enclosing one at each entry, so a decorated function keeps its caller's scope.
     """
 
-    __slots__ = ("_grad_enabled", "_scope", "_tokens")
+    __slots__ = ("_grad_enabled", "_scope", "_anomaly", "_tokens")
 
-    def __init__(self, grad_enabled: bool | None, scope: str | None) -> None:
+    def __init__(self, grad_enabled: bool | None, scope: str | None, anomaly: bool | None = None) -> None:
         self._grad_enabled = grad_enabled  # None: keep the enclosing setting
         self._scope = scope  # None: keep the enclosing scope; else a name nested inside it
+        self._anomaly = anomaly  # None: keep the enclosing setting
         self._tokens: list[contextvars.Token] = []
 
     def __enter__(self) -> None:
+        self._tokens.append(_MODE.set(self._mode()))
+
+    def _mode(self) -> _Mode | None:
         grad = is_grad_enabled() if self._grad_enabled is None else self._grad_enabled
+        anomaly = is_anomaly_enabled() if self._anomaly is None else self._anomaly
         scope = current_scope()
         if self._scope is not None:
             scope = f"{scope}/{self._scope}" if scope else self._scope
-        self._tokens.append(_MODE.set(None if grad and not scope else _Mode(grad, scope)))
+        return None if grad and not scope and not anomaly else _Mode(grad, scope, anomaly)
 
     def __exit__(self, *exc: object) -> None:
         _MODE.reset(self._tokens.pop())
@@ -71,7 +87,7 @@ class _ModeContext:
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with _ModeContext(self._grad_enabled, self._scope):
+            with _ModeContext(self._grad_enabled, self._scope, self._anomaly):
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -93,6 +109,33 @@ def no_grad() -> _ModeContext:
 def enable_grad() -> _ModeContext:
     """Context manager (or decorator): build graphs again inside an enclosing :func:`no_grad`."""
     return _ModeContext(True, None)
+
+
+def detect_anomaly(enabled: bool = True) -> _ModeContext:
+    """Context manager (or decorator): every op checks that its result, and in backward every
+    gradient it passes on, is finite; the first nan or inf raises :class:`AnomalyError` naming the
+    op, its scope and label, its inputs and the pass (forward or backward). Off by default, and
+    then it costs nothing. Per thread and per asyncio task, like no_grad.
+
+    >>> from tinygrad_lec import Value, detect_anomaly
+    >>> with detect_anomaly():
+    ...     Value(1000.0).exp()
+    Traceback (most recent call last):
+    ...
+    tinygrad_lec.graph.AnomalyError: forward: op 'exp' produced inf (inputs: 1000.0)
+    """
+    return _ModeContext(None, None, bool(enabled))
+
+
+def set_detect_anomaly(enabled: bool) -> None:
+    """Switch anomaly detection on or off for the rest of the current thread (or asyncio task)."""
+    _MODE.set(_ModeContext(None, None, bool(enabled))._mode())
+
+
+def anomaly_error(where: str, op: str, scope: str, label: str, result: str, inputs: str) -> AnomalyError:
+    """The error :func:`detect_anomaly` raises: where (forward/backward), the op, its place."""
+    place = "".join([f" in scope {scope!r}" if scope else "", f" (label {label!r})" if label else ""])
+    return AnomalyError(f"{where}: op {op!r}{place} produced {result} (inputs: {inputs})")
 
 
 def name_scope(name: str) -> _ModeContext:

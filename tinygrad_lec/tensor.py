@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import pool
-from .graph import Node, backward_order, get_mode
+from .graph import Node, anomaly_error, backward_order, get_mode
 
 Vjp = Callable[[np.ndarray], np.ndarray]
 _new = object.__new__
@@ -82,6 +82,18 @@ def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     summed = _unbroadcast(g, shape)
     pool.recycle(g, 1)
     return summed
+
+
+def _product_sum(g: np.ndarray, y: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``_unbroadcast(g * y, shape)``: the gradient of an operand of ``shape`` that broadcasting
+    stretched, where g and y have the result's shape. One einsum pass instead of a product and a
+    sum, with no full-size temporary."""
+    if type(y) is not np.ndarray or y.shape != g.shape or type(g) is not np.ndarray or g.ndim > 26:
+        return _sum_to(_times(g, y), shape)
+    letters = "abcdefghijklmnopqrstuvwxyz"[:g.ndim]
+    lead = g.ndim - len(shape)
+    kept = "".join(letters[lead + i] for i, n in enumerate(shape) if n != 1 or g.shape[lead + i] == 1)
+    return np.einsum(f"{letters},{letters}->{kept}", g, y).reshape(shape)
 
 
 def _normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
@@ -269,13 +281,17 @@ class Tensor(Node):
             return
         order, leaves, saved = backward_order(self)
         self.grad = seed
+        mode = get_mode()
         try:
-            for v in order:  # the chain rule, one vector-Jacobian product per operand
-                g = v.grad
-                if v._da is not None:
-                    _accumulate(v._a, v._da(g), g)
-                if v._db is not None:
-                    _accumulate(v._b, v._db(g), g)
+            if mode is not None and mode.anomaly:
+                _checked_backward(order)
+            else:
+                for v in order:  # the chain rule, one vector-Jacobian product per operand
+                    g = v.grad
+                    if v._da is not None:
+                        _accumulate(v._a, v._da(g), g)
+                    if v._db is not None:
+                        _accumulate(v._b, v._db(g), g)
         except BaseException:  # leaves keep what they had
             for v, before in zip(leaves, saved):
                 v.grad = before
@@ -596,9 +612,54 @@ def _node(op: str, data: np.ndarray, a: Tensor, da: Vjp | None, b: Tensor | None
         out.requires_grad = False
         out.op = ""
         out._a = out._b = out._da = out._db = None
-    if mode is not None and mode.scope:
-        out._scope = mode.scope
+    if mode is not None:
+        if mode.scope:
+            out._scope = mode.scope
+        if mode.anomaly and data.dtype.kind == "f" and not np.isfinite(data).all():
+            raise anomaly_error("forward", op, mode.scope, "", _non_finite(data),
+                                _describe([a] if b is None else [a, b]))
     return out
+
+
+def _non_finite(arr: Any) -> str:
+    arr = np.asarray(arr)
+    bad = ~np.isfinite(arr)
+    kinds = " and ".join(k for k, m in (("nan", np.isnan(arr)), ("inf", np.isinf(arr))) if m.any())
+    return f"{kinds} in {np.count_nonzero(bad)} of {arr.size} values"
+
+
+def _describe(tensors: list[Any]) -> str:
+    """Operands as text for anomaly reports: a short array, or shape, dtype and range."""
+    out = []
+    for t in tensors:
+        if type(t) is _Join:
+            out.append(_describe([t._a, t._b]))
+            continue
+        d = t.data
+        if d.size <= 4:
+            out.append(repr(d.tolist()))
+        else:
+            finite = d[np.isfinite(d)] if d.dtype.kind == "f" else d
+            span = f", finite range [{finite.min():.4g}, {finite.max():.4g}]" if finite.size else ""
+            out.append(f"shape {d.shape} {d.dtype}{span}")
+    return "; ".join(out)
+
+
+def _checked_backward(order: list[Tensor]) -> None:
+    """The chain rule as in :meth:`Tensor.backward`, checking every gradient an op passes on."""
+    for v in order:
+        g = v.grad
+        for i, (parent, vjp) in enumerate(((v._a, v._da), (v._b, v._db))):
+            if vjp is None:
+                continue
+            contribution = vjp(g)
+            parts = contribution if type(parent) is _Join else (contribution,)
+            for part in parts:
+                if not np.isfinite(part).all():
+                    raise anomaly_error("backward", v.op, v.scope, v.label,
+                                        f"{_non_finite(part)} of the gradient for operand {i + 1}",
+                                        _describe([p for p in (v._a, v._b) if p is not None]))
+            _accumulate(parent, contribution, g)
 
 
 def _unary(op: str, a: Tensor, data: np.ndarray, vjp: Vjp) -> Tensor:
@@ -629,7 +690,9 @@ def _mul(a: Tensor | float, b: Tensor | float) -> Tensor:
     y = b.data if isinstance(b, Tensor) else b
     if a is b:  # x * x: both edges stay in the graph, one vjp 2 (g x) = g x + g x, bit for bit
         return _node("*", x * x, a, lambda g: _doubled(_times(g, x)), a, None)
-    return _binary("*", a, b, np.multiply, lambda g: _times(g, y), lambda g: _times(g, x))
+    shape_x, shape_y = np.shape(x), np.shape(y)
+    return _binary("*", a, b, np.multiply, lambda g: _product_sum(g, y, shape_x),
+                   lambda g: _product_sum(g, x, shape_y))
 
 
 def _doubled(t: np.ndarray) -> np.ndarray:
@@ -650,7 +713,7 @@ def _div(a: Tensor | float, b: Tensor | float) -> Tensor:
     y_shape = np.shape(y)
 
     def d_y(g: np.ndarray) -> np.ndarray:
-        gx = _sum_to(_times(g, x), y_shape)
+        gx = _product_sum(g, x, y_shape)
         return np.divide(gx, _negative(y * y), out=gx if type(gx) is np.ndarray else None)  # gx is fresh
 
     return _binary("/", a, b, np.true_divide, lambda g: _quotient(g, y), d_y)

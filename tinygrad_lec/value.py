@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-from .graph import Node, backward_order, get_mode
+from .graph import Node, anomaly_error, backward_order, get_mode
 
 Number = int | float
 _FAST_NUMBERS = (float, int)
@@ -108,7 +108,10 @@ class Value(Node):
             return
         order, leaves, saved = backward_order(self)
         self.grad = 1.0
+        mode = get_mode()
         try:
+            if mode is not None and mode.anomaly:
+                _checked_backward(order)
             for v in order:  # the chain rule: parent.grad += d(v)/d(parent) * v.grad
                 g = v.grad
                 a = v._a
@@ -324,6 +327,30 @@ class Value(Node):
     __abs__ = abs
 
 
+def _inputs(v: Value) -> str:
+    """An op's inputs as text, for anomaly reports (a number operand is kept in ``_db``)."""
+    b = v._b.data if v._b is not None else v._db
+    return ", ".join(repr(x) for x in ((v._a.data,) if b is None else (v._a.data, b)))
+
+
+def _checked_backward(order: list[Value]) -> None:
+    """The chain rule as in :meth:`Value.backward`, checking each contribution (detect_anomaly);
+    it runs on a copy of the gradients, so the real pass starts from where it was."""
+    grads = {id(v): v.grad for v in order}
+    for v in order:
+        g = grads[id(v)]
+        for i, (p, local) in enumerate(((v._a, v._da), (v._b, v._db if v._b is not None else None))):
+            if p is None or local is None:
+                continue
+            contribution = local * g
+            if not math.isfinite(contribution):
+                raise anomaly_error("backward", v.op, v.scope, v.label,
+                                    f"a non-finite gradient {contribution!r} for operand {i + 1} "
+                                    f"(upstream gradient {g!r}, local derivative {local!r})", _inputs(v))
+            if p._a is not None:
+                grads[id(p)] = grads.get(id(p), 0.0) + contribution
+
+
 def _named(v: Value) -> str:
     return f" (label {v.label!r})" if v.label else ""
 
@@ -352,6 +379,11 @@ def _node(data: float, op: str, a: Value, da: float, b: Value | None = None, db:
     else:
         out.op = ""
         out._a = out._b = None
-    if mode is not None and mode.scope:
-        out._scope = mode.scope
+    if mode is not None:
+        if mode.scope:
+            out._scope = mode.scope
+        if mode.anomaly and not math.isfinite(data):
+            inputs = ", ".join(repr(x) for x in ((a.data,) if b is None and db is None else
+                                                 (a.data, b.data if b is not None else db)))
+            raise anomaly_error("forward", op, mode.scope, "", "nan" if data != data else repr(data), inputs)
     return out
