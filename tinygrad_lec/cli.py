@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from .lecture.common import positive_int as _positive_int
+
 # The lecture's experiments, one module each in tinygrad_lec.lecture (see lecture/common.py).
 EXPERIMENTS = ("demo", "optimizers", "minibatch", "divergence", "batchnorm", "regularization")
 
@@ -111,16 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rendering time limit in seconds (default 60)")
     graph.set_defaults(func=_graph)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
 
 
 def _positive_seconds(text: str) -> float:

@@ -33,6 +33,8 @@ from .. import data, nn, optim, viz
 from .. import functional as F
 from ..graph import no_grad
 from .common import Result, prepare_out, pyplot, save_figure
+from .common import positive_float as _positive_float
+from .common import positive_int as _positive_int
 from .common import progress as progress_bar
 
 HELP = "the same deep sigmoid MLP trained with and without BatchNorm; test-time statistics"
@@ -63,16 +65,6 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     return {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
-
-
 def _batch_size(text: str) -> int:
     n = _positive_int(text)
     if n < 2:
@@ -80,16 +72,6 @@ def _batch_size(text: str) -> int:
     if n > N_TRAIN:
         raise argparse.ArgumentTypeError(f"the training set has {N_TRAIN} points; got a batch size of {n}")
     return n
-
-
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (x > 0 and np.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text}")
-    return x
 
 
 def load(seed: int) -> tuple[np.ndarray, ...]:

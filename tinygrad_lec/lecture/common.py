@@ -9,6 +9,8 @@ are added by ``cli.py``) and ``options(args)`` (the keyword arguments ``run`` ta
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import pathlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -106,3 +108,28 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in text]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# -- argument types for the experiments' options (argparse turns the errors into usage errors) --
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (x > 0 and math.isfinite(x)):
+        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text}")
+    return x

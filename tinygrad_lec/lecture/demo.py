@@ -16,6 +16,8 @@ from .. import data, nn, optim, viz
 from .. import functional as F
 from ..graph import no_grad
 from .common import Result, prepare_out, pyplot, save_figure
+from .common import positive_float as _positive_float
+from .common import positive_int as _positive_int
 from .common import progress as progress_bar
 
 HELP = "train an MLP with BatchNorm and dropout using Adam (the main job)"
@@ -38,26 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
     return {"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
-
-
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (x > 0 and np.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text}")
-    return x
 
 
 def load(dataset: str, seed: int, quick: bool) -> tuple[np.ndarray, ...]:

@@ -37,6 +37,7 @@ from .. import functional as F
 from ..graph import no_grad
 from ..tensor import Tensor
 from .common import Result, prepare_out, pyplot, save_figure
+from .common import positive_int as _positive_int
 from .common import progress as progress_bar
 
 HELP = "incremental, minibatch and full-batch SGD, and the gradient variance against the batch size"
@@ -67,16 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`run` given by the options of :func:`add_arguments`."""
     return {"samples": args.samples, "epochs": args.epochs, "minibatches": args.minibatches}
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
 
 
 def _at_least_two(text: str) -> int:

@@ -52,6 +52,8 @@ import numpy as np
 from .. import optim
 from ..tensor import Tensor
 from .common import Result, prepare_out, pyplot, save_figure
+from .common import positive_float as _positive_float
+from .common import positive_int as _positive_int
 from .common import progress as progress_bar
 
 HELP = "SGD, momentum, Nesterov, RMSprop and Adam on an ill-conditioned bowl and on Rosenbrock"
@@ -186,26 +188,6 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`run` given by the options of :func:`add_arguments`."""
     return {"tolerance": args.tolerance, "bowl_steps": args.bowl_steps,
             "rosenbrock_steps": args.rosenbrock_steps}
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
-
-
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (x > 0 and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text}")
-    return x
 
 
 def run(out: str | pathlib.Path = "tinygrad_lec_out", seed: int = 0, quick: bool = False,

@@ -42,6 +42,8 @@ from ..graph import no_grad
 from ..tensor import Tensor
 from ..value import Value
 from .common import Result, format_table, prepare_out, pyplot, save_figure
+from .common import positive_float as _positive_float
+from .common import positive_int as _positive_int
 from .common import progress as progress_bar
 
 HELP = "overfitting with no regularization, weight decay and dropout; sigmoid steepness vs |w|"
@@ -78,26 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
     return {"steps": args.steps, "lr": args.lr, "weight_decay": args.weight_decay, "dropout": args.dropout}
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
-
-
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (x > 0 and np.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text}")
-    return x
 
 
 def _probability(text: str) -> float:
