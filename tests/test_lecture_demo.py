@@ -67,3 +67,11 @@ def test_format_table_aligns_columns():
     lines = text.splitlines()
     assert lines[0].split() == ["a", "bb"] and set(lines[1]) <= {"-", " "} and "1.235" in lines[2]
     assert lines[0].index("bb") == lines[2].index("x") == lines[3].index("2")
+
+
+def test_example_script_runs_the_same_experiment(tmp_path):
+    script = __file__.rsplit("/tests/", 1)[0] + "/examples/demo.py"
+    done = subprocess.run([sys.executable, script, "--quick", "--no-progress", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "accuracy" in done.stdout and (tmp_path / "demo_curves.png").is_file()
