@@ -187,3 +187,18 @@ def test_graph_timeout_that_is_not_a_positive_number_is_a_usage_error(capsys, tm
         main(["graph", "batchnorm", "--timeout", timeout, "-o", str(tmp_path / "bn.svg")])
     assert exited.value.code == 2
     assert "--timeout" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, name", [(["batchnorm"], "batchnorm.svg"),
+                                        (["batchnorm", "--level", "tensor"], "batchnorm_tensor.svg"),
+                                        (["mlp", "--quick"], "mlp.svg")])
+def test_graph_without_output_writes_into_out_dir(tmp_path, args, name, capsys):
+    assert main(["graph", *args, "--out", str(tmp_path / "pics")]) == 0
+    assert "</svg>" in (tmp_path / "pics" / name).read_text()
+
+
+def test_graph_with_an_unwritable_out_dir_is_an_error_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["graph", "batchnorm", "--out", str(blocker / "sub")]) == 2
+    assert "output directory" in capsys.readouterr().err

@@ -46,14 +46,24 @@ def _micrograd(args: argparse.Namespace) -> int:
 
 def _graph(args: argparse.Namespace) -> int:
     from . import viz
+    from .lecture.common import OutputDirError, prepare_out
 
+    output = args.output
+    if output is None:  # no -o: <what>[_tensor].svg in --out, checked before any work
+        try:
+            out = prepare_out(args.out)
+        except OutputDirError as e:
+            print(f"tinygrad-lec graph: error: {e}", file=sys.stderr)
+            return 2
+        suffix = "_tensor" if args.what == "batchnorm" and args.level == "tensor" else ""
+        output = str(out / f"{args.what}{suffix}.svg")
     draw = dict(seed=args.seed, collapse=args.collapse, max_nodes=args.max_nodes)
     if args.what == "batchnorm":
         dot = viz.batchnorm_graph(batch=args.batch, level=args.level, **draw)
     else:  # mlp
         dot = viz.mlp_graph(batch=args.batch, **draw)
     try:
-        path = viz.render(dot, args.output, timeout=args.timeout)
+        path = viz.render(dot, output, timeout=args.timeout)
     except (viz.RenderError, ValueError, OSError) as e:
         print(f"tinygrad-lec graph: error: {e}", file=sys.stderr)
         return 1
@@ -100,8 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "--level tensor: one Tensor op per stage). 'mlp' is a small Tensor MLP with "
                     "BatchNorm. .svg and .dot need no system Graphviz; .png and .pdf need 'dot'.")
     graph.add_argument("what", choices=["batchnorm", "mlp"], help="which graph")
-    graph.add_argument("-o", "--output", default="graph.svg",
-                       help="output file; the suffix sets the format (default graph.svg)")
+    graph.add_argument("-o", "--output", default=None,
+                       help="output file; the suffix sets the format (.svg, .dot, .png, .pdf); "
+                            "default: OUT/batchnorm.svg, OUT/batchnorm_tensor.svg or OUT/mlp.svg")
+    graph.add_argument("--out", default="tinygrad_lec_out",
+                       help="directory for the picture when -o is not given (default ./tinygrad_lec_out)")
+    graph.add_argument("--quick", action="store_true", help="accepted for uniformity: graphs are quick")
     graph.add_argument("--batch", type=_batch_size, default=3, help="minibatch size B >= 2 (default 3)")
     graph.add_argument("--level", choices=["scalar", "tensor"], default="scalar",
                        help="batchnorm: scalar Values or Tensors (default scalar)")
