@@ -34,6 +34,9 @@ class AnomalyError(FloatingPointError):
 # (gradients on, no scope): ops test it with one call and one ``is`` check.
 _MODE: contextvars.ContextVar[_Mode | None] = contextvars.ContextVar("tinygrad_lec_mode", default=None)
 get_mode = _MODE.get
+# The modes that the active with-blocks of the current thread / task will restore, innermost last.
+_SAVED: contextvars.ContextVar[tuple[_Mode | None, ...]] = contextvars.ContextVar("tinygrad_lec_saved",
+                                                                                 default=())
 
 
 def is_grad_enabled() -> bool:
@@ -62,16 +65,18 @@ class _ModeContext:
     enclosing one at each entry, so a decorated function keeps its caller's scope.
     """
 
-    __slots__ = ("_grad_enabled", "_scope", "_anomaly", "_tokens")
+    __slots__ = ("_grad_enabled", "_scope", "_anomaly")
 
     def __init__(self, grad_enabled: bool | None, scope: str | None, anomaly: bool | None = None) -> None:
         self._grad_enabled = grad_enabled  # None: keep the enclosing setting
         self._scope = scope  # None: keep the enclosing scope; else a name nested inside it
         self._anomaly = anomaly  # None: keep the enclosing setting
-        self._tokens: list[contextvars.Token] = []
 
     def __enter__(self) -> None:
-        self._tokens.append(_MODE.set(self._mode()))
+        # The mode to restore goes on a per-thread (per-task) stack, not on this object: one
+        # object may be active in several threads at once, and with-blocks nest within each.
+        _SAVED.set((*_SAVED.get(), _MODE.get()))
+        _MODE.set(self._mode())
 
     def _mode(self) -> _Mode | None:
         grad = is_grad_enabled() if self._grad_enabled is None else self._grad_enabled
@@ -82,7 +87,9 @@ class _ModeContext:
         return None if grad and not scope and not anomaly else _Mode(grad, scope, anomaly)
 
     def __exit__(self, *exc: object) -> None:
-        _MODE.reset(self._tokens.pop())
+        *rest, previous = _SAVED.get()
+        _SAVED.set(tuple(rest))
+        _MODE.set(previous)
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)

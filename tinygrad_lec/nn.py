@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -533,14 +534,16 @@ def load_into(module: Module, path: str | os.PathLike) -> Module:
     module unchanged."""
     path = os.fspath(path)
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy file gives one array
-            raise ValueError("it holds a single array, not an .npz archive of named arrays")
-        with archive:
-            state = {key: archive[key] for key in archive.files}
+        with open(path, "rb") as f:  # closed whatever happens (np.load would leak it on errors)
+            if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive, as .npz files are
+                raise ValueError("it is not an .npz archive (no zip signature)")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as archive:
+                state = {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+    except (OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError, zipfile.BadZipFile,
+            zlib.error) as e:
         raise ValueError(f"load_into: {path!r} is not a readable tinygrad_lec model file: {e}") from None
     module.load_state_dict(state)
     return module
