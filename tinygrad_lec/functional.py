@@ -231,6 +231,11 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
         if arr is not None and np.shape(arr) != (channels,):
             raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input {x.shape}, "
                              f"got {np.shape(arr)}")
+        if training and arr is not None and not (isinstance(arr, np.ndarray) and arr.dtype.kind == "f"
+                                                 and arr.flags.writeable):
+            raise ValueError(f"batch_norm: {name} must be a writable floating numpy array to be updated "
+                             f"in training, got {type(arr).__name__}"
+                             f"{' of dtype ' + str(arr.dtype) if isinstance(arr, np.ndarray) else ''}")
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(np.shape(p.data if isinstance(p, Tensor) else p)) != (channels,):
             raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input {x.shape}, "

@@ -45,9 +45,11 @@ class LRScheduler:
             group["lr"] = self.lr_of(base, epoch)
 
     def step(self) -> None:
-        """Advance one epoch and set the new learning rates."""
+        """Advance one epoch and set the new learning rates (nothing changes if that fails)."""
+        lrs = [self.lr_of(base, self.last_epoch + 1) for base in self.base_lrs]
         self.last_epoch += 1
-        self._set(self.last_epoch)
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
 
     def get_last_lr(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
@@ -57,8 +59,24 @@ class LRScheduler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume: the epoch count and base rates, and the learning rates they give are set again."""
-        self.__dict__.update(state)
-        self._set(self.last_epoch)
+        name = type(self).__name__
+        own = self.state_dict()
+        if not isinstance(state, dict) or set(state) != set(own):
+            raise ValueError(f"{name}.load_state_dict: expected a dict with the keys {sorted(own)}")
+        epoch = state["last_epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"{name}.load_state_dict: last_epoch must be an int >= 0, got {epoch!r}")
+        if len(state["base_lrs"]) != len(self.optimizer.param_groups):
+            raise ValueError(f"{name}.load_state_dict: {len(state['base_lrs'])} base_lrs for "
+                             f"{len(self.optimizer.param_groups)} parameter groups")
+        saved = dict(self.__dict__)
+        try:
+            self.__dict__.update(state)
+            self._set(self.last_epoch)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
 
 
 class LambdaLR(LRScheduler):

@@ -110,6 +110,9 @@ class Optimizer:
                 continue
             value = _is_value(p)
             w = np.array(p.data, dtype=np.float64) if value else p.data
+            if w.dtype.kind != "f" or not w.flags.writeable:
+                raise TypeError(f"{type(self).__name__}: parameter {i} must be a writable floating array, "
+                                f"got dtype {w.dtype}{'' if w.flags.writeable else ' (read-only)'}")
             try:
                 g = np.asarray(p.grad, dtype=w.dtype)
             except (TypeError, ValueError):
@@ -144,22 +147,35 @@ class Optimizer:
         """Resume from ``state_dict``; on any mismatch raises ValueError and changes nothing."""
         name = type(self).__name__
         try:
+            if not isinstance(state_dict, dict):
+                raise TypeError
             groups, state = state_dict["param_groups"], state_dict["state"]
         except (KeyError, TypeError):
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
                              f"'param_groups'") from None
+        if not isinstance(groups, (list, tuple)) or not all(
+                isinstance(g, dict) and isinstance(g.get("params"), (list, tuple)) for g in groups):
+            raise ValueError(f"{name}.load_state_dict: 'param_groups' must be a list of dicts with 'params'")
         if len(groups) != len(self.param_groups) or any(
                 len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)):
             raise ValueError(f"{name}.load_state_dict: the parameter groups do not match this optimizer's "
                              f"({[len(g['params']) for g in self.param_groups]} parameters per group)")
         shapes = {i: np.shape(p.data) for i, p, _ in self._params()}
+        if not isinstance(state, dict) or not isinstance(groups, (list, tuple)):
+            raise ValueError(f"{name}.load_state_dict: 'state' must be a dict and 'param_groups' a list")
         for i, entry in state.items():
-            if i not in shapes:
-                raise ValueError(f"{name}.load_state_dict: state for parameter {i}, which does not exist")
+            if i not in shapes or not isinstance(entry, dict):
+                raise ValueError(f"{name}.load_state_dict: state for parameter {i!r}, which does not exist "
+                                 f"or is not a dict")
             for key, value in entry.items():
-                if isinstance(value, np.ndarray) and value.shape != shapes[i]:
-                    raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {i} has shape "
-                                     f"{value.shape}, the parameter {shapes[i]}")
+                if key == "step":
+                    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                        raise ValueError(f"{name}.load_state_dict: step of parameter {i} must be an int "
+                                         f">= 0, got {value!r}")
+                elif (not isinstance(value, np.ndarray) or value.shape != shapes[i]
+                      or value.dtype.kind != "f"):
+                    raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {i} must be a "
+                                     f"floating array of shape {shapes[i]}, got {value!r:.60}")
         new_groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": own["params"]}
                       for g, own in zip(groups, self.param_groups)]
         for g in new_groups:
