@@ -68,8 +68,10 @@ COUNTS: defaultdict[str, Counter] = defaultdict(Counter)
 VIOLATIONS: defaultdict[str, Counter] = defaultdict(Counter)
 
 
-# Families that still find bugs (issue 8; the list of bugs is in RELIABILITY.md, section 5). Not
-# strict: a family with a rare bug may pass a run. Remove a family from here once its bugs are fixed.
+# Every family below still finds bad input that is mishandled, some in every run, some in one run
+# of several (the examples are random): issue 8, listed in RELIABILITY.md section 5. Not strict, as
+# a family with a rare bug may pass a run. Remove the marker from a family once a long collect run
+# (TINYGRAD_LEC_FUZZ_COLLECT=1, see RELIABILITY.md) finds nothing for its functions.
 KNOWN_BUGS = pytest.mark.xfail(reason="issue 8: bad input this family still mishandles (RELIABILITY.md 5)",
                                strict=False)
 
@@ -428,6 +430,7 @@ def test_value_operators(data):
         case.no_nan(f"Value {symbol} (gradient)", *leaves(*args), unless=exponent_of_negative)
 
 
+@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_value_methods(data):
@@ -615,6 +618,7 @@ SHAPE_ARGS_BAD = st.one_of(st.lists(st.one_of(st.integers(-3, 5), BAD_SIZES), mi
                            fresh(lambda: [(2, 3), 4], lambda: ["a"], lambda: [None], lambda: [[-1, -1]]))
 
 
+@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_tensor_shape_ops(data):
@@ -636,6 +640,7 @@ def test_tensor_shape_ops(data):
         case.no_nan(f"Tensor.{method} (gradient)", x.grad)
 
 
+@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_tensor_backward_and_conveniences(data):
@@ -703,6 +708,7 @@ def test_gradcheck_and_assert_grads_match(data):
                   **kwargs)
 
 
+@KNOWN_BUGS
 @fuzz(0.5)
 @given(st.data())
 def test_testing_strategies_and_expressions(data):
@@ -977,6 +983,7 @@ STATE_DICT_MUTATIONS = st.sampled_from([
 ])
 
 
+@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_nn_load_state_dict_is_all_or_nothing(data):
@@ -1217,6 +1224,7 @@ OPTIMIZER_STATE_MUTATIONS = st.sampled_from([
 ])
 
 
+@KNOWN_BUGS
 @fuzz(3)
 @given(st.data())
 def test_optim_load_state_dict_is_all_or_nothing(data):
@@ -1305,6 +1313,7 @@ def test_lr_schedulers_are_all_or_nothing(data):
 # -- data ---------------------------------------------------------------------------------------------
 
 
+@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_data_loader(data):
@@ -1348,6 +1357,7 @@ def test_make_moons_and_make_spirals(data):
         case.no_nan(f"data.{which}", X)
 
 
+@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_train_test_split(data):

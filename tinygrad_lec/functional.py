@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .graph import name_scope
-from .tensor import Tensor, linear
+from .tensor import Tensor, _as_array, linear
 
 __all__ = [
     "linear", "softmax", "log_softmax", "mse_loss", "l2_divergence", "kl_div", "cross_entropy",
@@ -24,19 +24,20 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``exp(x) / sum exp(x)`` along ``axis``, computed without overflow (``Tensor.softmax``)."""
-    return x.softmax(axis=axis)
+    return _tensor(x, "softmax").softmax(axis=axis)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``x - log sum exp(x)`` along ``axis``, finite for logits of any size (``Tensor.log_softmax``)."""
-    return x.log_softmax(axis=axis)
+    return _tensor(x, "log_softmax").log_softmax(axis=axis)
 
 
 # -- divergences (REFERENCE 8) ---------------------------------------------------------------------
 
 
 def _tensor(x: Any, op: str) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+    """A Tensor as it is; numbers, lists and arrays as a constant Tensor (errors name ``op``)."""
+    return x if isinstance(x, Tensor) else Tensor(_as_array(x, None, op))
 
 
 def _same_shape(op: str, input: Tensor, target: Tensor) -> None:
@@ -53,6 +54,8 @@ def _reduce(op: str, loss: Tensor, reduction: str, batchmean: bool = False) -> T
     if reduction == "none":
         return loss
     if batchmean and reduction == "batchmean":
+        if loss.ndim and loss.shape[0] == 0:
+            raise ValueError(f"{op}: 'batchmean' of an empty batch (shape {loss.shape})")
         return loss.sum() / (loss.shape[0] if loss.ndim else 1)
     allowed = _REDUCTIONS + (("batchmean",) if batchmean else ())
     raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
@@ -82,6 +85,8 @@ def l2_divergence(y: Tensor, d: Any) -> Tensor:
     """
     y, d = _tensor(y, "l2_divergence"), _tensor(d, "l2_divergence")
     _same_shape("l2_divergence", y, d)
+    if y.ndim and y.shape[0] == 0:
+        raise ValueError(f"l2_divergence: an empty batch (shape {y.shape}) has no mean")
     diff = y - d
     return (diff * diff).sum() * (0.5 / (y.shape[0] if y.ndim else 1))
 

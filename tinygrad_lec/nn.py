@@ -372,21 +372,21 @@ class ReLU(Module):
     """max(x, 0) elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.relu()
+        return (x if isinstance(x, Tensor) else Tensor(x)).relu()
 
 
 class Sigmoid(Module):
     """1 / (1 + e^-x) elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.sigmoid()
+        return (x if isinstance(x, Tensor) else Tensor(x)).sigmoid()
 
 
 class Tanh(Module):
     """tanh elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.tanh()
+        return (x if isinstance(x, Tensor) else Tensor(x)).tanh()
 
 
 class Identity(Module):

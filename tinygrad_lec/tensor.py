@@ -707,16 +707,21 @@ def _sub(a: Tensor | float, b: Tensor | float) -> Tensor:
 
 
 def _div(a: Tensor | float, b: Tensor | float) -> Tensor:
-    """x / y; d/dx = 1/y, d/dy = -x/y^2 (for a broadcast y: the sum of g x first, then / -y^2)."""
+    """x / y; d/dx = 1/y, d/dy = -(x/y)/y, as torch computes it (no y*y to underflow; for a
+    broadcast y the sum of g (x/y) comes first, then / -y)."""
     x = a.data if isinstance(a, Tensor) else a
     y = b.data if isinstance(b, Tensor) else b
+    try:
+        out = np.true_divide(x, y)
+    except ValueError:
+        raise ValueError(f"/: shapes {np.shape(x)} and {np.shape(y)} are not broadcastable") from None
     y_shape = np.shape(y)
 
     def d_y(g: np.ndarray) -> np.ndarray:
-        gx = _product_sum(g, x, y_shape)
-        return np.divide(gx, _negative(y * y), out=gx if type(gx) is np.ndarray else None)  # gx is fresh
+        q = _product_sum(g, out, y_shape)  # fresh: a sum, or a product from the pool
+        return np.divide(q, _negative(y), out=q if type(q) is np.ndarray else None)
 
-    return _binary("/", a, b, np.true_divide, lambda g: _quotient(g, y), d_y)
+    return _binary("/", a, b, lambda x, y: out, lambda g: _quotient(g, y), d_y)
 
 
 def _quotient(g: np.ndarray, y: Any) -> np.ndarray:
