@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from .lecture.common import BATCH_SIZE, int_range, positive_float
 from .lecture.common import positive_int as _positive_int
 
 # The lecture's experiments, one module each in tinygrad_lec.lecture (see lecture/common.py).
@@ -116,34 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--out", default="tinygrad_lec_out",
                        help="directory for the picture when -o is not given (default ./tinygrad_lec_out)")
     graph.add_argument("--quick", action="store_true", help="accepted for uniformity: graphs are quick")
-    graph.add_argument("--batch", type=_batch_size, default=3, help="minibatch size B >= 2 (default 3)")
+    graph.add_argument("--batch", type=int_range(2, what=BATCH_SIZE), default=3,
+                       help="minibatch size B >= 2 (default 3)")
     graph.add_argument("--level", choices=["scalar", "tensor"], default="scalar",
                        help="batchnorm: scalar Values or Tensors (default scalar)")
     graph.add_argument("--seed", type=int, default=0, help="seed of the example's numbers (default 0)")
     graph.add_argument("--collapse", action="store_true", help="draw each name scope as one box")
     graph.add_argument("--max-nodes", type=_positive_int, default=None,
                        help="draw at most this many value nodes, nearest to the output")
-    graph.add_argument("--timeout", type=_positive_seconds, default=60.0,
+    graph.add_argument("--timeout", type=positive_float, default=60.0,
                        help="rendering time limit in seconds (default 60)")
     graph.set_defaults(func=_graph)
     return parser
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        t = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (t > 0 and t != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive, finite number of seconds, got {text}")
-    return t
-
-
-def _batch_size(text: str) -> int:
-    n = _positive_int(text)
-    if n < 2:
-        raise argparse.ArgumentTypeError(f"BatchNorm needs a minibatch of at least 2, got {n}")
-    return n
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,15 +41,15 @@ class LRScheduler:
         raise NotImplementedError
 
     def _set(self, epoch: int) -> None:
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = self.lr_of(base, epoch)
+        """Set every group's rate for ``epoch``; all are computed first, so a failure sets none."""
+        lrs = [self.lr_of(base, epoch) for base in self.base_lrs]
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
 
     def step(self) -> None:
         """Advance one epoch and set the new learning rates (nothing changes if that fails)."""
-        lrs = [self.lr_of(base, self.last_epoch + 1) for base in self.base_lrs]
+        self._set(self.last_epoch + 1)
         self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, lrs):
-            group["lr"] = lr
 
     def get_last_lr(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]

@@ -32,7 +32,7 @@ import numpy as np
 from .. import data, nn, optim, viz
 from .. import functional as F
 from ..graph import no_grad
-from .common import Result, prepare_out, pyplot, save_figure
+from .common import BATCH_SIZE, Result, int_range, prepare_out, pyplot, save_figure
 from .common import positive_float as _positive_float
 from .common import positive_int as _positive_int
 from .common import progress as progress_bar
@@ -57,21 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training epochs per run (default 100; 15 with --quick)")
     parser.add_argument("--lr", type=_positive_float, default=0.05,
                         help=f"SGD learning rate, momentum {SGD_MOMENTUM} (default 0.05)")
-    parser.add_argument("--batch-size", type=_batch_size, default=32,
+    parser.add_argument("--batch-size", type=int_range(2, N_TRAIN, BATCH_SIZE), default=32,
                         help=f"minibatch size, 2 <= B <= {N_TRAIN} (default 32)")
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
     return {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}
-
-
-def _batch_size(text: str) -> int:
-    n = _positive_int(text)
-    if n < 2:
-        raise argparse.ArgumentTypeError(f"BatchNorm needs a minibatch of at least 2, got {n}")
-    if n > N_TRAIN:
-        raise argparse.ArgumentTypeError(f"the training set has {N_TRAIN} points; got a batch size of {n}")
-    return n
 
 
 def load(seed: int) -> tuple[np.ndarray, ...]:

@@ -13,7 +13,7 @@ import argparse
 import math
 import os
 import pathlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,3 +133,22 @@ def positive_float(text: str) -> float:
     if not (x > 0 and math.isfinite(x)):
         raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text}")
     return x
+
+
+def int_range(low: int, high: int | None = None, what: str = "an integer") -> Callable[[str], int]:
+    """An argparse type: an integer in ``[low, high]`` (no upper bound if ``high`` is None)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if n < low or (high is not None and n > high):
+            bounds = f">= {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {n}")
+        return n
+
+    return parse
+
+
+# BatchNorm normalizes over the minibatch: a batch of one has no variance (REFERENCE 10.3).
+BATCH_SIZE = "a minibatch size (BatchNorm needs two values or more)"

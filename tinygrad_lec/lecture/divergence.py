@@ -33,7 +33,7 @@ from .. import functional as F
 from .. import optim
 from ..graph import no_grad
 from ..tensor import Tensor
-from .common import Result, prepare_out, pyplot, save_figure
+from .common import Result, int_range, prepare_out, pyplot, save_figure
 from .common import progress as progress_bar
 
 HELP = "L2 vs KL loss surfaces of one sigmoid perceptron: Hessians, convexity, plateaus"
@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid-step", type=_grid_step, default=None,
                         help=f"spacing of the (w, b) grid on [-10, 10]^2; must divide 10 "
                              f"(default {GRID_STEP}; {QUICK_GRID_STEP} with --quick)")
-    parser.add_argument("--pairs", type=_pairs, default=None,
+    parser.add_argument("--pairs", type=int_range(1, MAX_PAIRS), default=None,
                         help=f"random pairs for the midpoint convexity test (default {PAIRS}; "
                              f"{QUICK_PAIRS} with --quick)")
 
@@ -106,16 +106,6 @@ def _grid_step(text: str) -> float:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e).removeprefix("divergence: ")) from None
     return step
-
-
-def _pairs(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if not 1 <= n <= MAX_PAIRS:
-        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {MAX_PAIRS}, got {n}")
-    return n
 
 
 def grid_values(step: float) -> np.ndarray:

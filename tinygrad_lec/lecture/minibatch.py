@@ -36,7 +36,7 @@ from .. import data, nn, optim
 from .. import functional as F
 from ..graph import no_grad
 from ..tensor import Tensor
-from .common import Result, prepare_out, pyplot, save_figure
+from .common import Result, int_range, prepare_out, pyplot, save_figure
 from .common import positive_int as _positive_int
 from .common import progress as progress_bar
 
@@ -56,11 +56,11 @@ PLOTTED_SIZES = (1, 16)  # loss curves drawn besides the full batch; the table s
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of this experiment beyond --out, --seed, --quick, --no-progress."""
-    parser.add_argument("--samples", type=_at_least_two, default=None,
+    parser.add_argument("--samples", type=int_range(2), default=None,
                         help="training set size N (default 256, 128 with --quick)")
     parser.add_argument("--epochs", type=_positive_int, default=None,
                         help="epochs for every batch size (default 30, 6 with --quick)")
-    parser.add_argument("--minibatches", type=_at_least_two, default=None,
+    parser.add_argument("--minibatches", type=int_range(2), default=None,
                         help="random minibatches per batch size for the variance (default 400, 150 with "
                              "--quick)")
 
@@ -68,13 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`run` given by the options of :func:`add_arguments`."""
     return {"samples": args.samples, "epochs": args.epochs, "minibatches": args.minibatches}
-
-
-def _at_least_two(text: str) -> int:
-    n = _positive_int(text)
-    if n < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {n}")
-    return n
 
 
 def batch_sizes(n: int) -> list[int]:
