@@ -690,9 +690,9 @@ def _mul(a: Tensor | float, b: Tensor | float) -> Tensor:
     y = b.data if isinstance(b, Tensor) else b
     if a is b:  # x * x: both edges stay in the graph, one vjp 2 (g x) = g x + g x, bit for bit
         return _node("*", x * x, a, lambda g: _doubled(_times(g, x)), a, None)
-    shape_x, shape_y = np.shape(x), np.shape(y)
-    return _binary("*", a, b, np.multiply, lambda g: _product_sum(g, y, shape_x),
-                   lambda g: _product_sum(g, x, shape_y))
+    # the operands' shapes are looked up in backward only: nothing extra on the forward path
+    return _binary("*", a, b, np.multiply, lambda g: _product_sum(g, y, np.shape(x)),
+                   lambda g: _product_sum(g, x, np.shape(y)))
 
 
 def _doubled(t: np.ndarray) -> np.ndarray:
@@ -702,8 +702,8 @@ def _doubled(t: np.ndarray) -> np.ndarray:
 
 def _sub(a: Tensor | float, b: Tensor | float) -> Tensor:
     # d/db (a - b) = -1; a broadcast b sums g first, then negates the small sum
-    shape_b = np.shape(b.data) if isinstance(b, Tensor) else ()
-    return _binary("-", a, b, np.subtract, lambda g: g, lambda g: _negative(_sum_to(g, shape_b)))
+    y = b.data if isinstance(b, Tensor) else b
+    return _binary("-", a, b, np.subtract, lambda g: g, lambda g: _negative(_sum_to(g, np.shape(y))))
 
 
 def _div(a: Tensor | float, b: Tensor | float) -> Tensor:
@@ -715,10 +715,8 @@ def _div(a: Tensor | float, b: Tensor | float) -> Tensor:
         out = np.true_divide(x, y)
     except ValueError:
         raise ValueError(f"/: shapes {np.shape(x)} and {np.shape(y)} are not broadcastable") from None
-    y_shape = np.shape(y)
-
     def d_y(g: np.ndarray) -> np.ndarray:
-        q = _product_sum(g, out, y_shape)  # fresh: a sum, or a product from the pool
+        q = _product_sum(g, out, np.shape(y))  # fresh: a sum, or a product from the pool
         return np.divide(q, _negative(y), out=q if type(q) is np.ndarray else None)
 
     return _binary("/", a, b, lambda x, y: out, lambda g: _quotient(g, y), d_y)
