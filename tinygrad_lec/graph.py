@@ -190,7 +190,7 @@ class Node:
         """Fields of a node made by the user: no parents, no op, the label, the current scope."""
         self._a = self._b = None
         self.op = ""
-        if label != "":
+        if type(label) is not str or label:
             self.label = label  # the setter checks that it is a str
         mode = _MODE.get()
         if mode is not None and mode.scope:

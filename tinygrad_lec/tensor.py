@@ -18,33 +18,55 @@ from typing import Any
 
 import numpy as np
 
-from . import pool
+from . import _check, pool
 from .graph import Node, anomaly_error, backward_order, get_mode
 
 Vjp = Callable[[np.ndarray], np.ndarray]
 _new = object.__new__
 
 def _as_array(data: Any, dtype: Any, op: str) -> np.ndarray:
-    """numpy data for a Tensor: floating arrays keep their dtype, everything else becomes float64."""
+    """numpy data for a Tensor: floating arrays keep their dtype, everything else becomes float64.
+    Only real numbers are data: complex, object and str arrays are a TypeError naming ``op``,
+    never a cast that drops an imaginary part with a warning."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError as e:
-            raise TypeError(f"{op}: unknown dtype {dtype!r}") from e
-    if isinstance(data, np.ndarray) and dtype is None and data.dtype.kind == "f":
+        dtype = _dtype(dtype, op)
+    if isinstance(data, np.ndarray) and data.dtype.kind == "f" and (dtype is None or dtype == data.dtype):
         return data
     try:
-        arr = np.asarray(data, dtype=dtype)
-    except (TypeError, ValueError) as e:
+        arr = np.asarray(data)
+    except (TypeError, ValueError, OverflowError) as e:
         raise TypeError(f"{op}: data must be numbers (a number, a nested list or an array), "
                         f"got {type(data).__name__}: {e}") from None
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{op}: data must be numeric, got an array of dtype {arr.dtype}")
-    if dtype is None and arr.dtype.kind != "f":
-        arr = arr.astype(np.float64)
-    return arr
+        raise TypeError(f"{op}: data must be real numbers, got {_kind_of(data, arr)}")
+    if dtype is not None:
+        if dtype.kind in "iu" and arr.dtype.kind == "f" and arr.size:
+            info = np.iinfo(dtype)
+            if not (np.isfinite(arr).all() and info.min <= arr.min() and arr.max() <= info.max):
+                raise ValueError(f"{op}: values {arr.min()}..{arr.max()} do not fit dtype {dtype}")
+        return arr.astype(dtype, copy=False)
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+
+
+def _kind_of(data: Any, arr: np.ndarray) -> str:
+    if isinstance(data, int):
+        return f"an int too large for a float: {repr(data)[:40]}..."
+    if arr.dtype.kind == "O" and arr.ndim == 0:
+        return f"{type(data).__name__} {repr(data)[:40]}"
+    return f"an array of dtype {arr.dtype}"
+
+
+def _dtype(dtype: Any, op: str) -> np.dtype:
+    """A numeric numpy dtype (floating, integer or bool) from anything np.dtype understands."""
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: unknown dtype {dtype!r}") from None
+    if dt.kind not in "fiub":
+        raise TypeError(f"{op}: dtype must be a floating, integer or bool dtype, got {dt}")
+    return dt
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -97,19 +119,27 @@ def _product_sum(g: np.ndarray, y: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
+    """``axis`` (None, an int or a tuple/list of ints) as a tuple of axes in ``range(ndim)``. A
+    0-d tensor has the one axis 0 (or -1), as in torch: reducing over it changes nothing (())."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, (bool, np.bool_)):
+        axes: tuple[Any, ...] = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {type(axis).__name__} "
+                        f"{repr(axis)[:40]}")
     out = []
     for ax in axes:
-        if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
-            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= ax < max(ndim, 1):
+        if not isinstance(ax, (int, np.integer)) or isinstance(ax, (bool, np.bool_)):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {repr(axis)[:40]}")
+        if not -ndim <= ax < max(ndim, 1) and not (ndim == 0 and ax == -1):
             raise ValueError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
         out.append(int(ax) % max(ndim, 1))
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
-    return tuple(out)
+    return tuple(out) if ndim else ()
 
 
 def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool
@@ -148,6 +178,8 @@ class Tensor(Node):
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, label: str = "") -> None:
         arr = _as_array(data, dtype, "Tensor")
+        if requires_grad is not False and requires_grad is not True:
+            requires_grad = _check.flag("Tensor", "requires_grad", requires_grad)
         if requires_grad and arr.dtype.kind != "f":
             raise ValueError(f"Tensor: only floating tensors can require grad, got dtype {arr.dtype}")
         self.data = arr
@@ -169,30 +201,41 @@ class Tensor(Node):
     # -- constructors -----------------------------------------------------------------------
 
     @staticmethod
-    def _shape(shape: tuple[Any, ...], op: str) -> tuple[int, ...]:
+    def _factory(op: str, shape: tuple[Any, ...], dtype: Any, requires_grad: Any
+                 ) -> tuple[tuple[int, ...], np.dtype, bool]:
+        """The checked shape (``f(2, 3)`` or ``f((2, 3))``), dtype and requires_grad of a factory."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         for n in shape:
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
                 raise ValueError(f"{op}: shape must be non-negative ints, got {shape!r}")
-        return tuple(int(n) for n in shape)
+        requires_grad = _check.flag(op, "requires_grad", requires_grad)
+        dt = _dtype(dtype, op)
+        if requires_grad and dt.kind != "f":
+            raise ValueError(f"{op}: only floating tensors can require grad, got dtype {dt}")
+        return tuple(int(n) for n in shape), dt, requires_grad
 
     @classmethod
     def zeros(cls, *shape: int, requires_grad: bool = False, dtype: Any = np.float64) -> Tensor:
         """A tensor of zeros: ``Tensor.zeros(2, 3)`` or ``Tensor.zeros((2, 3))``."""
-        return cls(np.zeros(cls._shape(shape, "Tensor.zeros"), dtype=dtype), requires_grad=requires_grad)
+        shape, dt, requires_grad = cls._factory("Tensor.zeros", shape, dtype, requires_grad)
+        return cls(np.zeros(shape, dtype=dt), requires_grad=requires_grad)
 
     @classmethod
     def ones(cls, *shape: int, requires_grad: bool = False, dtype: Any = np.float64) -> Tensor:
         """A tensor of ones."""
-        return cls(np.ones(cls._shape(shape, "Tensor.ones"), dtype=dtype), requires_grad=requires_grad)
+        shape, dt, requires_grad = cls._factory("Tensor.ones", shape, dtype, requires_grad)
+        return cls(np.ones(shape, dtype=dt), requires_grad=requires_grad)
 
     @classmethod
     def randn(cls, *shape: int, seed: int | None = None, requires_grad: bool = False,
               dtype: Any = np.float64) -> Tensor:
-        """Standard normal samples from ``numpy.random.default_rng(seed)``."""
-        rng = np.random.default_rng(seed)
-        data = rng.standard_normal(cls._shape(shape, "Tensor.randn")).astype(dtype, copy=False)
+        """Standard normal samples from ``numpy.random.default_rng(seed)`` (seed: None, an int >= 0
+        or a Generator); dtype must be floating."""
+        shape, dt, requires_grad = cls._factory("Tensor.randn", shape, dtype, requires_grad)
+        if dt.kind != "f":
+            raise TypeError(f"Tensor.randn: dtype must be floating, got {dt}")
+        data = _check.rng("Tensor.randn", seed).standard_normal(shape).astype(dt, copy=False)
         return cls(data, requires_grad=requires_grad)
 
     # -- array protocol and conveniences ----------------------------------------------------
@@ -374,6 +417,8 @@ class Tensor(Node):
     def sigmoid(self) -> Tensor:
         """1 / (1 + e^-x) elementwise, without overflow; vjp: g * s (1 - s)."""
         x = self.data
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)
         # 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) below: neither exponent can overflow.
         e = np.exp(-np.abs(x))
         s = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
@@ -387,6 +432,8 @@ class Tensor(Node):
         [0.693147, 1000.0]
         """
         x = self.data
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)
         out = (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(x.dtype, copy=False)
         e = np.exp(-np.abs(x))
         s = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)  # sigmoid(x)
@@ -417,6 +464,10 @@ class Tensor(Node):
         """
         if min is None and max is None:
             raise ValueError("clip: give at least one of min and max")
+        if min is not None:
+            min = _check.number("clip", "min", min, finite=False)
+        if max is not None:
+            max = _check.number("clip", "max", max, finite=False)
         if min is not None and max is not None and min > max:
             raise ValueError(f"clip: min {min} is greater than max {max}")
         x = self.data
@@ -439,12 +490,16 @@ class Tensor(Node):
         [4.0, 6.0]
         """
         shape, axes = self.data.shape, None if axis is None else _normalize_axis(axis, self.ndim, "sum")
+        if keepdims is not False and keepdims is not True:
+            keepdims = _check.flag("sum", "keepdims", keepdims)
         return _unary("sum", self, self.data.sum(axis=axes, keepdims=keepdims),
                       lambda g: _expand(g, shape, axes, keepdims))
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis`` (all axes if None); vjp: g / N copied back along the axes."""
         shape, axes = self.data.shape, None if axis is None else _normalize_axis(axis, self.ndim, "mean")
+        if keepdims is not False and keepdims is not True:
+            keepdims = _check.flag("mean", "keepdims", keepdims)
         n = _count(shape, axes)
         if n == 0:
             raise ValueError(f"mean: cannot average over zero elements (shape {shape}, axis {axis!r})")
@@ -455,6 +510,8 @@ class Tensor(Node):
         """Variance ``sum (x - mean)^2 / (N - correction)``; correction=0 is the biased variance
         BatchNorm normalizes with, correction=1 the unbiased one (REFERENCE 10.4)."""
         shape, axes = self.shape, _normalize_axis(axis, self.ndim, "var")
+        keepdims = _check.flag("var", "keepdims", keepdims)
+        correction = _check.integer("var", "correction", correction, low=0)
         n = _count(shape, axes)
         if n - correction <= 0:
             raise ValueError(f"var: N - correction must be > 0, got N={n}, correction={correction}")
@@ -468,6 +525,7 @@ class Tensor(Node):
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Maximum over ``axis``; the gradient is split evenly between tied maxima (as torch.amax)."""
         shape, axes = self.shape, _normalize_axis(axis, self.ndim, "max")
+        keepdims = _check.flag("max", "keepdims", keepdims)
         if self.data.size == 0:
             raise ValueError(f"max: cannot take the maximum of an empty tensor (shape {shape})")
         x = self.data
@@ -517,8 +575,9 @@ class Tensor(Node):
         x = self.data
         try:
             out = x[index]
-        except IndexError as e:
-            raise IndexError(f"getitem: index {index!r} for a tensor of shape {self.shape}: {e}") from None
+        except (IndexError, ValueError, TypeError) as e:
+            raise IndexError(f"getitem: index {repr(index)[:60]} for a tensor of shape {self.shape}: {e}"
+                             ) from None
         shape, dtype, advanced = x.shape, x.dtype, _has_array_index(index)
         flat = _flat_indices(index, shape) if advanced else None
 
@@ -539,17 +598,19 @@ class Tensor(Node):
 
     def softmax(self, axis: int = -1) -> Tensor:
         """``exp(x - max) / sum exp(x - max)``: no overflow for logits of any size."""
-        x = self.data
-        (ax,) = _normalize_axis(axis, self.ndim, "softmax")
-        e = np.exp(x - x.max(axis=ax, keepdims=True))
+        x, ax = _softmax_input(self, axis, "softmax")
+        if x.size == 0:
+            return _unary("softmax", self, x.copy(), lambda g: g)
+        e = np.exp(x - x.max(axis=ax, keepdims=True, initial=-np.inf))
         s = e / e.sum(axis=ax, keepdims=True)
         return _unary("softmax", self, s, lambda g: s * (g - (g * s).sum(axis=ax, keepdims=True)))
 
     def log_softmax(self, axis: int = -1) -> Tensor:
         """``x - max - log sum exp(x - max)``: finite for logits of any size."""
-        x = self.data
-        (ax,) = _normalize_axis(axis, self.ndim, "log_softmax")
-        shifted = x - x.max(axis=ax, keepdims=True)
+        x, ax = _softmax_input(self, axis, "log_softmax")
+        if x.size == 0:
+            return _unary("log_softmax", self, x.copy(), lambda g: g)
+        shifted = x - x.max(axis=ax, keepdims=True, initial=-np.inf)
         e = np.exp(shifted)
         z = e.sum(axis=ax, keepdims=True)
         out = shifted - np.log(z)
@@ -581,10 +642,13 @@ def _operand(x: Any) -> Tensor | float:
     float32, as with torch); an array or list becomes a constant Tensor."""
     if isinstance(x, Tensor):
         return x
-    if type(x) is float or type(x) is int:
-        return float(x)
+    if type(x) is float:
+        return x
     if isinstance(x, Real) and not isinstance(x, Node):
-        return float(x)
+        try:
+            return float(x)
+        except OverflowError:
+            raise ValueError(f"Tensor op: the number {repr(x)[:40]}... is too large for a float") from None
     if isinstance(x, Node):
         raise TypeError(f"cannot combine a Tensor with a {type(x).__name__}")
     return Tensor(_as_array(x, None, "Tensor op"))
@@ -674,6 +738,9 @@ def _binary(op: str, a: Tensor | float, b: Tensor | float, forward: Callable, da
         data = forward(x, y)
     except ValueError:
         raise ValueError(f"{op}: shapes {np.shape(x)} and {np.shape(y)} are not broadcastable") from None
+    except TypeError as e:  # numpy refuses e.g. bool - bool (so does torch)
+        raise TypeError(f"{op}: not defined for operands of dtypes {_dtype_of(x)} and {_dtype_of(y)}: {e}"
+                        ) from None
     if not isinstance(a, Tensor):
         out = _node(op, data, b, db)
         out._const = (a, "left")  # the number, for drawings (viz)
@@ -715,7 +782,12 @@ def _div(a: Tensor | float, b: Tensor | float) -> Tensor:
         out = np.true_divide(x, y)
     except ValueError:
         raise ValueError(f"/: shapes {np.shape(x)} and {np.shape(y)} are not broadcastable") from None
+    except TypeError as e:
+        raise TypeError(f"/: not defined for operands of dtypes {_dtype_of(x)} and {_dtype_of(y)}: {e}"
+                        ) from None
     def d_y(g: np.ndarray) -> np.ndarray:
+        if g.size == 0:  # an empty sum: 0, not 0 / -y (nan where y is 0)
+            return np.zeros(np.shape(y), g.dtype)
         q = _product_sum(g, out, np.shape(y))  # fresh: a sum, or a product from the pool
         return np.divide(q, _negative(y), out=q if type(q) is np.ndarray else None)
 
@@ -737,6 +809,9 @@ def _pow(a: Tensor | float, b: Tensor | float) -> Tensor:
         out = x**p
     except ValueError:
         raise ValueError(f"**: shapes {np.shape(x)} and {np.shape(p)} are not broadcastable") from None
+    except TypeError as e:
+        raise TypeError(f"**: not defined for operands of dtypes {_dtype_of(x)} and {_dtype_of(p)}: {e}"
+                        ) from None
 
     def d_base(g: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -903,16 +978,37 @@ def _maybe_shared(view: np.ndarray, upstream: Any) -> bool:
     return not view.flags.writeable or (type(upstream) is np.ndarray and np.may_share_memory(view, upstream))
 
 
+def _dtype_of(x: Any) -> str:
+    return str(x.dtype) if isinstance(x, np.ndarray) else type(x).__name__
+
+
+def _softmax_input(t: Tensor, axis: Any, op: str) -> tuple[np.ndarray, int | None]:
+    """The data (integer and bool tensors as float64) and the one axis of a softmax; a 0-d
+    tensor is its own class axis (softmax 1, log_softmax 0, as torch)."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{op}: axis must be an int, got {type(axis).__name__} {repr(axis)[:40]}")
+    (ax,) = _normalize_axis(axis, t.ndim, op) or (None,)
+    x = t.data
+    return (x if x.dtype.kind == "f" else x.astype(np.float64)), ax
+
+
 def _count(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> int:
     return math.prod(shape) if axes is None else math.prod(shape[a] for a in axes)
 
 
 def _plain_index(index: Any) -> Any:
-    """Tensors used as indices become their integer arrays."""
+    """Tensors used as indices become their integer arrays (bool tensors stay masks); a float
+    tensor must hold whole numbers."""
     if isinstance(index, tuple):
         return tuple(_plain_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data.astype(np.intp)
+        d = index.data
+        if d.dtype.kind == "b":
+            return d
+        if d.dtype.kind == "f" and not np.array_equal(d, np.round(d)):  # nan and inf are not equal
+            raise IndexError(f"getitem: a float tensor used as an index must hold whole numbers, got "
+                             f"{np.array2string(d, threshold=6)}")
+        return d.astype(np.intp)
     return index
 
 
