@@ -144,16 +144,12 @@ def _normalize_axis(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
 
 def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool
             ) -> np.ndarray:
-    """Gradient of a reduction: ``g`` copied along the reduced axes, as a fresh array of ``shape``."""
-    large = pool.is_large(math.prod(shape) * g.itemsize)
-    out = pool.empty(shape, g.dtype) if large else np.empty(shape, g.dtype)
-    if axes is None:
-        out.fill(g.reshape(()))
-        return out
-    if not keepdims:
+    """Gradient of a reduction: ``g`` repeated along the reduced axes, as a read-only broadcast
+    view of ``shape`` (no pass over memory). The next vjp reads it as it is; ``_accumulate``
+    copies it when it becomes a gradient of its own."""
+    if axes is not None and not keepdims:
         g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
-    out[...] = g
-    return out
+    return np.broadcast_to(g, shape)
 
 
 class Tensor(Node):
@@ -311,9 +307,14 @@ class Tensor(Node):
             dtype = self.data.dtype
             seed = np.array(1, dtype) if self.data.ndim == 0 else np.ones(self.data.shape, dtype)
         else:
-            seed = np.array(_as_array(grad, self.data.dtype, "backward"), copy=True)
-            if seed.shape != self.shape:
-                raise ValueError(f"backward: grad has shape {seed.shape}, the tensor has shape {self.shape}")
+            given = _as_array(grad, self.data.dtype, "backward")
+            if given.shape != self.shape:
+                raise ValueError(f"backward: grad has shape {given.shape}, the tensor has shape {self.shape}")
+            if pool.is_large(given.nbytes):  # a copy: the caller keeps their array
+                seed = pool.empty(given.shape, given.dtype)
+                np.copyto(seed, given)
+            else:
+                seed = given.copy()
             if not np.isfinite(seed).all():
                 raise ValueError(f"backward: grad must be finite, got {np.count_nonzero(~np.isfinite(seed))} "
                                  f"nan/inf value(s) of {seed.size}")
