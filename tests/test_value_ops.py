@@ -11,6 +11,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -214,3 +215,42 @@ def test_repr_shows_data_and_grad():
     assert "data=2.5" in repr(x) and "grad=0.0" in repr(x)
     (x * 3.0).backward()
     assert "data=2.5" in repr(x) and "grad=3.0" in repr(x)
+
+
+# -- numbers beyond the float range, and divisors whose square underflows (issue 8) --------------
+
+HUGE_INT = 10**400
+TOO_LARGE = {
+    "constructor": (lambda: tl.Value(HUGE_INT), "Value"),
+    "constructor_negative": (lambda: tl.Value(-(10**5000)), "Value"),
+    "add": (lambda: tl.Value(1.0) + HUGE_INT, "+"),
+    "radd": (lambda: HUGE_INT + tl.Value(1.0), "+"),
+    "sub": (lambda: tl.Value(1.0) - HUGE_INT, "-"),
+    "rsub": (lambda: HUGE_INT - tl.Value(1.0), "-"),
+    "mul": (lambda: tl.Value(1.0) * HUGE_INT, "*"),
+    "div": (lambda: tl.Value(1.0) / HUGE_INT, "/"),
+    "rdiv": (lambda: HUGE_INT / tl.Value(2.0), "/"),
+    "pow": (lambda: tl.Value(0.5) ** HUGE_INT, "**"),
+    "rpow": (lambda: HUGE_INT ** tl.Value(0.5), "**"),
+    "fraction": (lambda: tl.Value(1.0) * Fraction(HUGE_INT, 3), "*"),
+}
+
+
+@pytest.mark.parametrize("make, op", TOO_LARGE.values(), ids=TOO_LARGE.keys())
+def test_a_number_beyond_the_float_range_is_a_value_error_naming_the_op(make, op):
+    with pytest.raises(ValueError, match="too large for a float") as info:
+        make()
+    assert not isinstance(info.value, tl.DomainError)
+    assert str(info.value).startswith(f"{op}:")
+    assert len(str(info.value)) < 200  # the 401-digit number is shortened
+
+
+@pytest.mark.parametrize("x, y, dy", [(1e-300, 1e-200, -1e100), (0.0, 1e-200, 0.0), (1.0, 5e-324, -math.inf),
+                                      (-1e-300, -1e-200, 1e100)], ids=repr)
+@pytest.mark.parametrize("reflected", [False, True], ids=["value/value", "number/value"])
+def test_division_by_a_number_whose_square_underflows_gives_the_exact_derivative(x, y, dy, reflected):
+    b = tl.Value(y)
+    out = x / b if reflected else tl.Value(x) / b
+    out.backward()
+    assert out.data == x / y
+    assert b.grad == pytest.approx(dy, rel=1e-12)

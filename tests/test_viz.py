@@ -14,6 +14,7 @@ tests (module fixture), because its first WebAssembly render compiles Graphviz (
 
 import errno
 import json
+import math
 import os
 import re
 import shutil
@@ -1041,3 +1042,52 @@ def test_mlp_graph_labels_parameters_by_their_names():
     dot = parse_dot(viz.mlp_graph().source)
     for name in ("0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"):
         assert dot.nodes[dot.record_named(name)]["fillcolor"] == COLORS["parameter"]
+
+
+# -- bad options: errors naming the function and the option (issue 8) ---------------------------------
+
+BAD_DRAW_OPTIONS = {
+    "rankdir_array": ({"rankdir": np.array([1.0, 2.0])}, TypeError, "rankdir"),
+    "rankdir_none": ({"rankdir": None}, TypeError, "rankdir"),
+    "show_grad_str": ({"show_grad": "yes"}, TypeError, "show_grad"),
+    "show_data_array": ({"show_data": np.array([True, False])}, TypeError, "show_data"),
+    "collapse_number": ({"collapse": 1.5}, TypeError, "collapse"),
+    "collapse_list_of_numbers": ({"collapse": [None, 1.0]}, TypeError, "collapse"),
+    "collapse_dict": ({"collapse": {"a": 1.0}}, TypeError, "collapse"),
+    "max_nodes_list": ({"max_nodes": [3]}, TypeError, "max_nodes"),
+    "precision_zero": ({"precision": 0}, ValueError, "precision"),
+    "precision_huge": ({"precision": 10**300}, ValueError, "precision"),
+    "precision_float": ({"precision": 2.0}, TypeError, "precision"),
+}
+
+
+@pytest.mark.parametrize("options, error, word", BAD_DRAW_OPTIONS.values(), ids=BAD_DRAW_OPTIONS.keys())
+def test_draw_dot_bad_option_names_draw_dot_and_the_option(options, error, word):
+    with pytest.raises(error, match=f"^draw_dot: {word}"):
+        viz.draw_dot(value_graph(), **options)
+
+
+@pytest.mark.parametrize("path", [3.5, 7, None, {}, ["g.dot"], np.array(["g.dot"]), object()], ids=repr)
+def test_render_path_of_a_wrong_type_is_a_type_error_naming_render(path):
+    with pytest.raises(TypeError, match="^render: path"):
+        viz.render(value_graph(), path)
+
+
+def test_render_bytes_path_works_and_a_nul_byte_is_a_value_error(tmp_path):
+    assert viz.render(value_graph(), os.fsencode(tmp_path / "g.dot")) == str(tmp_path / "g.dot")
+    with pytest.raises(ValueError, match="^render: path contains a NUL"):
+        viz.render(value_graph(), os.fsencode(tmp_path / "h\0.dot"))
+
+
+@pytest.mark.parametrize("timeout, error", [(0.0, ValueError), (-1.0, ValueError), (math.inf, ValueError),
+                                            ("60", TypeError), (None, TypeError)], ids=repr)
+def test_render_bad_timeout_is_an_error_naming_render_and_writes_nothing(tmp_path, timeout, error):
+    with pytest.raises(error, match="^render: timeout"):
+        viz.render(value_graph(), tmp_path / "g.svg", timeout=timeout)
+    assert os.listdir(tmp_path) == []
+
+
+def test_render_draw_options_with_a_graph_drawn_already_are_a_type_error(tmp_path):
+    with pytest.raises(TypeError, match="^render: draw_dot options .*rankdir"):
+        viz.render(viz.draw_dot(value_graph()), tmp_path / "g.dot", rankdir="TB")
+    assert os.listdir(tmp_path) == []

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from . import _check
 from .graph import Node, no_grad
 
 # Tolerances for autodiff vs central differences in float64, REFERENCE.md section 13.
@@ -29,12 +30,31 @@ def _is_array_node(x: Any) -> bool:
     return isinstance(x, Node) and not isinstance(x.data, float)
 
 
+def _show(x: Any) -> str:
+    """A short description of a bad argument: its type and a shortened repr."""
+    try:
+        text = repr(x)
+    except Exception:  # a repr that fails (an int too long for str, a broken object)
+        text = "..."
+    return f"{type(x).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _as_inputs(inputs: Any) -> list[Any]:
+    """The inputs as a list: a list or tuple (any iterable) of nodes, or one node (as torch)."""
+    if isinstance(inputs, Node):
+        return [inputs]
+    if isinstance(inputs, (str, bytes, Mapping, set, frozenset)) or not isinstance(inputs, Iterable):
+        raise TypeError(f"gradcheck: inputs must be a list or tuple of Values or Tensors, got "
+                        f"{_show(inputs)}")
+    return list(inputs)
+
+
 def _check_inputs(inputs: Sequence[Any]) -> None:
     if not inputs:
         raise ValueError("gradcheck: inputs is empty")
     for i, x in enumerate(inputs):
         if not isinstance(x, Node):
-            raise TypeError(f"gradcheck: input {i} must be a Value or Tensor, got {type(x).__name__}")
+            raise TypeError(f"gradcheck: input {i} must be a Value or Tensor, got {_show(x)}")
         if _is_array_node(x):
             if str(x.data.dtype) != "float64":
                 raise ValueError(f"gradcheck: input {i} has dtype {x.data.dtype}; finite differences "
@@ -71,68 +91,107 @@ def _grad_at(x: Any, j: int) -> float:
 
 
 class _Projection:
-    """out -> sum_k r_k out_k with r fixed at first use (1 for a single scalar output)."""
+    """The outputs of f -> sum_k r_k out_k, with r fixed at first use: one weight per scalar
+    output and an array of weights per Tensor output of more than one element (a single scalar
+    output keeps weight 1). Gives the scalar (``value``) or runs backward through it
+    (``backward``: each output seeded with its weights, the leaves' gradients add up)."""
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.weights: Any = None
+        self.weights: list[Any] | None = None
+        self.shapes: list[Any] = []
 
-    def __call__(self, out: Any) -> Any:
-        if isinstance(out, (list, tuple)):
-            if self.weights is None:
-                self.weights = [self.rng.uniform(0.5, 1.5) * self.rng.choice((-1, 1)) for _ in out]
-            total = 0.0
-            for w, o in zip(self.weights, out):
-                total = total + o * w
-            return total
-        if isinstance(out, Node) and _is_array_node(out) and out.data.size != 1:
-            import numpy as np
+    def outputs(self, out: Any) -> list[Any]:
+        """f's result as a list of nodes, checked (and the weights drawn at the first call)."""
+        many = isinstance(out, (list, tuple))
+        outs = list(out) if many else [out]
+        if not outs or not all(isinstance(o, Node) for o in outs):
+            raise TypeError(f"gradcheck: f must return a Value, a Tensor or a non-empty list or tuple of "
+                            f"them, got {_show(out)}")
+        shapes = [o.data.shape if _is_array_node(o) else None for o in outs]
+        if self.weights is None:
+            self.shapes = shapes
+            if not many:
+                self.weights = [self._array(shapes[0]) if shapes[0] is not None and math.prod(shapes[0]) != 1
+                                else 1.0]
+            else:
+                self.weights = [self._array(s) if s is not None and math.prod(s) != 1
+                                else self.rng.uniform(0.5, 1.5) * self.rng.choice((-1, 1)) for s in shapes]
+        elif shapes != self.shapes:
+            raise ValueError(f"gradcheck: f returned outputs of shapes {shapes} at a perturbed point, "
+                             f"{self.shapes} at the first call; f must return the same structure every time")
+        return outs
 
-            if self.weights is None:
-                rng = np.random.default_rng(self.rng.randrange(2**32))
-                self.weights = rng.uniform(0.5, 1.5, out.data.shape) * rng.choice((-1.0, 1.0), out.data.shape)
-            return (out * self.weights).sum()
-        return out
+    def _array(self, shape: tuple[int, ...]) -> Any:
+        import numpy as np
 
+        rng = np.random.default_rng(self.rng.randrange(2**32))
+        return rng.uniform(0.5, 1.5, shape) * rng.choice((-1.0, 1.0), shape)
 
-def _scalar(x: Any) -> float:
-    if isinstance(x, Node):
-        return float(x.data) if not _is_array_node(x) else float(x.data.reshape(-1)[0])
-    return float(x)
+    def value(self, out: Any) -> float:
+        import numpy as np
+
+        total = 0.0
+        for o, w in zip(self.outputs(out), self.weights or ()):
+            if _is_array_node(o):
+                total += float(np.sum(np.asarray(o.data, np.float64) * w))
+            else:
+                total += o.data * w
+        return total
+
+    def backward(self, out: Any) -> None:
+        import numpy as np
+
+        for o, w in zip(self.outputs(out), self.weights or ()):
+            if _is_array_node(o):
+                if getattr(o, "requires_grad", False):  # otherwise no input reaches it: gradient 0
+                    o.backward(np.broadcast_to(np.asarray(w, np.float64), o.data.shape))
+            elif w == 1.0:
+                o.backward()
+            else:
+                (o * w).backward()
 
 
 def gradcheck(f: Callable[..., Any], inputs: Sequence[Any], eps: float = FD_EPS, atol: float = 1e-5,
               rtol: float = 1e-3, seed: int = 0) -> bool:
     """Check backward's gradients of ``f(*inputs)`` against central finite differences.
 
-    ``inputs``: leaf Values, or float64 Tensors with ``requires_grad``. Element j of input i
-    passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. Returns True; otherwise
-    raises :class:`GradcheckError` naming the input, the index, both values and the error.
-    The inputs' data and grad are as before when it returns or raises.
+    ``inputs``: leaf Values, or float64 Tensors with ``requires_grad`` (a list or tuple; one node
+    alone is taken as ``[node]``). ``f`` returns a Value, a Tensor, or a list or tuple of them.
+    Element j of input i passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. Returns
+    True; otherwise raises :class:`GradcheckError` naming the input, the index, both values and the
+    error. The inputs' data and grad are as before when it returns or raises (the Tensors' arrays
+    are the same objects, never written: the perturbations go to copies).
 
     >>> from tinygrad_lec import Value, gradcheck
     >>> gradcheck(lambda a, b: (a * b).tanh() + a.exp(), [Value(0.3), Value(-1.2)])
     True
     """
-    inputs = list(inputs)
+    _check.function("gradcheck", "f", f)
+    inputs = _as_inputs(inputs)
+    eps = _check.number("gradcheck", "eps", eps, low=0.0, low_open=True)
+    atol = _check.number("gradcheck", "atol", atol, low=0.0)
+    rtol = _check.number("gradcheck", "rtol", rtol, low=0.0)
+    seed = _check.integer("gradcheck", "seed", seed, low=0)
     _check_inputs(inputs)
-    saved = [(x.data.copy() if _is_array_node(x) else x.data, x.grad) for x in inputs]
+    # every input as it was: (node, its data object, a copy of an array's data, its grad)
+    saved = [(x, x.data, x.data.copy() if _is_array_node(x) else None, x.grad) for x in inputs]
     project = _Projection(seed)
     try:
-        for x in inputs:
-            x.grad = None if _is_array_node(x) else 0.0
-        out = project(f(*inputs))
-        if isinstance(out, Node):
-            out.backward()
+        for x, _, copy, _ in saved:
+            if copy is not None:
+                x.data = copy  # the perturbations go to the copy; the caller's array is never written
+            x.grad = None if copy is not None else 0.0
+        project.backward(f(*inputs))
         for i, x in enumerate(inputs):
             for j in range(_flat_size(x)):
                 analytic = _grad_at(x, j)
                 x0 = _get(x, j)
                 with no_grad():
                     _set(x, j, x0 + eps)
-                    f_plus = _scalar(project(f(*inputs)))
+                    f_plus = project.value(f(*inputs))
                     _set(x, j, x0 - eps)
-                    f_minus = _scalar(project(f(*inputs)))
+                    f_minus = project.value(f(*inputs))
                 _set(x, j, x0)
                 numeric = (f_plus - f_minus) / (2.0 * eps)
                 err = abs(analytic - numeric)
@@ -144,10 +203,7 @@ def gradcheck(f: Callable[..., Any], inputs: Sequence[Any], eps: float = FD_EPS,
                         f"differences (eps={eps}) give {numeric!r}; error {err:.3g} > "
                         f"atol + rtol*|numeric| = {atol + rtol * abs(numeric):.3g}")
     finally:
-        for x, (data, grad) in zip(inputs, saved):
-            if _is_array_node(x):
-                x.data[...] = data  # in place: the caller's array object stays the same
-            else:
-                x.data = data
+        for x, data, _, grad in reversed(saved):  # reversed: an input passed twice ends as it was
+            x.data = data
             x.grad = grad
     return True

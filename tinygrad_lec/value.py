@@ -29,19 +29,43 @@ def _domain_error(op: str, message: str) -> DomainError:
     return DomainError(f"{op}: {message}")
 
 
-def _as_number(x: object) -> float | None:
+def _show(x: object) -> str:
+    """repr, shortened: a bad operand may be an int of thousands of digits."""
+    if isinstance(x, int) and not -(10**50) < x < 10**50:
+        sign, digits = "-" if x < 0 else "", int(abs(x).bit_length() * 0.30103) + 1
+        if digits >= 4000:  # str() refuses ints this long (sys.set_int_max_str_digits)
+            return f"{sign}an int of about {digits} digits"
+        text = str(abs(x))
+        return f"{sign}{text[:8]}... (an int of {len(text)} digits)"
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _too_large(op: str, x: object, what: str = "operand") -> ValueError:
+    return ValueError(f"{op}: {what} {_show(x)} is too large for a float (Value holds Python floats)")
+
+
+def _to_float(x: Real, op: str) -> float:
+    """float(x); a number beyond the float range (an int like 10**400) is a ValueError naming the op."""
+    try:
+        return float(x)
+    except OverflowError:
+        raise _too_large(op, x) from None
+
+
+def _as_number(x: object, op: str) -> float | None:
     """A real Python/numpy number as float, else None (so the operator returns NotImplemented)."""
     if isinstance(x, Real) and not isinstance(x, Node):
-        return float(x)
+        return _to_float(x, op)
     return None
 
 
 def _real_pow(x: float, p: float, op: str) -> float:
     """x ** p on the reals: a clear error instead of a complex result or ZeroDivisionError."""
     if x == 0.0 and p < 0.0:
-        raise _domain_error(op, f"0 ** {p!r} is a pole (base 0 with a negative exponent)")
+        raise _domain_error(op, f"0 ** {_show(p)} is a pole (base 0 with a negative exponent)")
     if x < 0.0 and math.isfinite(p) and not float(p).is_integer():
-        raise _domain_error(op, f"{x!r} ** {p!r} is not real (negative base, non-integer exponent)")
+        raise _domain_error(op, f"{x!r} ** {_show(p)} is not real (negative base, non-integer exponent)")
     try:
         return x**p
     except OverflowError:
@@ -86,8 +110,12 @@ class Value(Node):
     def __init__(self, data: Real, label: str = "") -> None:
         if type(data) is not float:
             if isinstance(data, Node) or not isinstance(data, Real):
-                raise TypeError(f"Value: data must be a real number, got {type(data).__name__}: {data!r}")
-            data = float(data)
+                raise TypeError(f"Value: data must be a real number, got {type(data).__name__}: "
+                                f"{_show(data)}")
+            try:
+                data = float(data)
+            except OverflowError:
+                raise _too_large("Value", data, "data") from None
         self.data = data
         self.grad = 0.0
         self._init_leaf(label)
@@ -162,26 +190,35 @@ class Value(Node):
                 out._db = 1.0
                 return out
             return _node(data, "+", self, 1.0, other, 1.0)
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "+")
         if c is None:
             return NotImplemented
-        return _node(self.data + c, "+", self, 1.0, None, c)  # d/dx (x + c) = 1
+        try:  # an int beyond the float range: float + int raises OverflowError
+            return _node(self.data + c, "+", self, 1.0, None, c)  # d/dx (x + c) = 1
+        except OverflowError:
+            raise _too_large("+", c) from None
 
     __radd__ = __add__
 
     def __sub__(self, other: Value | Number) -> Value:
         if isinstance(other, Value):
             return _node(self.data - other.data, "-", self, 1.0, other, -1.0)
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "-")
         if c is None:
             return NotImplemented
-        return _node(self.data - c, "-", self, 1.0, None, c)
+        try:
+            return _node(self.data - c, "-", self, 1.0, None, c)
+        except OverflowError:
+            raise _too_large("-", c) from None
 
     def __rsub__(self, other: Number) -> Value:
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "-")
         if c is None:
             return NotImplemented
-        return _node(c - self.data, "r-", self, -1.0, None, c)
+        try:
+            return _node(c - self.data, "r-", self, -1.0, None, c)
+        except OverflowError:
+            raise _too_large("-", c) from None
 
     def __mul__(self, other: Value | Number) -> Value:
         x = self.data
@@ -198,10 +235,13 @@ class Value(Node):
                 out._db = x
                 return out
             return _node(x * y, "*", self, y, other, x)
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "*")
         if c is None:
             return NotImplemented
-        return _node(x * c, "*", self, c, None, c)  # d/dx (c x) = c
+        try:
+            return _node(x * c, "*", self, c, None, c)  # d/dx (c x) = c
+        except OverflowError:
+            raise _too_large("*", c) from None
 
     __rmul__ = __mul__
 
@@ -210,22 +250,36 @@ class Value(Node):
             x, y = self.data, other.data
             if y == 0.0:
                 raise _domain_error("/", f"division by zero ({x!r} / 0.0)")
-            return _node(x / y, "/", self, 1.0 / y, other, -x / (y * y))
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
+            try:
+                dy = -x / (y * y)  # d/dy (x / y) = -x / y^2
+            except ZeroDivisionError:  # y * y underflowed to 0: the same, without the square
+                dy = -(x / y) / y
+            return _node(x / y, "/", self, 1.0 / y, other, dy)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "/")
         if c is None:
             return NotImplemented
         if c == 0:
             raise _domain_error("/", f"division by zero ({self.data!r} / {other!r})")
-        return _node(self.data / c, "/", self, 1.0 / c, None, c)
+        try:
+            return _node(self.data / c, "/", self, 1.0 / c, None, c)
+        except OverflowError:
+            raise _too_large("/", c) from None
 
     def __rtruediv__(self, other: Number) -> Value:
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
+        c = other if type(other) in _FAST_NUMBERS else _as_number(other, "/")
         if c is None:
             return NotImplemented
         y = self.data
         if y == 0.0:
-            raise _domain_error("/", f"division by zero ({other!r} / 0.0)")
-        return _node(c / y, "r/", self, -c / (y * y), None, c)
+            raise _domain_error("/", f"division by zero ({_show(other)} / 0.0)")
+        try:
+            try:
+                dy = -c / (y * y)  # d/dy (c / y) = -c / y^2
+            except ZeroDivisionError:  # y * y underflowed to 0: the same, without the square
+                dy = -(c / y) / y
+            return _node(c / y, "r/", self, dy, None, c)
+        except OverflowError:
+            raise _too_large("/", c) from None
 
     def __pow__(self, other: Value | Number) -> Value:
         x = self.data
@@ -233,17 +287,20 @@ class Value(Node):
             p = other.data
             out = _real_pow(x, p, "**")
             return _node(out, "**", self, _dpow_dbase(x, p, "**"), other, _dpow_dexp(x, out))
-        p = other if type(other) in _FAST_NUMBERS else _as_number(other)
+        # an int exponent becomes a float (the same pow; an int beyond the float range is an error)
+        p = other if type(other) is float else _to_float(other, "**") if type(other) is int else \
+            _as_number(other, "**")
         if p is None:
             return NotImplemented
         return _node(_real_pow(x, p, "**"), "**", self, _dpow_dbase(x, p, "**"), None, p)
 
     def __rpow__(self, other: Number) -> Value:
-        c = other if type(other) in _FAST_NUMBERS else _as_number(other)
+        c = other if type(other) is float else _to_float(other, "**") if type(other) is int else \
+            _as_number(other, "**")
         if c is None:
             return NotImplemented
-        out = _real_pow(float(c), self.data, "**")
-        return _node(out, "r**", self, _dpow_dexp(float(c), out), None, c)
+        out = _real_pow(c, self.data, "**")
+        return _node(out, "r**", self, _dpow_dexp(c, out), None, c)
 
     # -- unary ops --------------------------------------------------------------------------
 

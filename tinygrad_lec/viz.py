@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _check
 from ._io import atomic_write
 from .graph import Node, name_scope, topological_order
 
@@ -194,11 +195,8 @@ def draw_dot(root: Node, rankdir: str = "LR", show_grad: bool = True, show_data:
     """
     if not isinstance(root, Node):
         raise TypeError(f"draw_dot: expected a Value or Tensor, got {type(root).__name__}")
-    if rankdir not in ("LR", "RL", "TB", "BT"):
-        raise ValueError(f"draw_dot: rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
-    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer))
-                                  or max_nodes < 1):
-        raise ValueError(f"draw_dot: max_nodes must be None or an integer >= 1, got {max_nodes!r}")
+    rankdir, show_grad, show_data, collapse, max_nodes, precision = _draw_options(
+        rankdir, show_grad, show_data, collapse, max_nodes, precision)
     nodes, omitted = _kept_nodes(root, max_nodes)
     dot = _digraph_class()(graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "compound": "true"},
                            node_attr={"fontname": "Helvetica", "fontsize": "11"},
@@ -270,6 +268,38 @@ def draw_dot(root: Node, rankdir: str = "LR", show_grad: bool = True, show_data:
     return dot
 
 
+def _show(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _draw_options(rankdir: Any, show_grad: Any, show_data: Any, collapse: Any, max_nodes: Any,
+                  precision: Any) -> tuple[str, bool, bool, bool | str | tuple[str, ...], int | None, int]:
+    """draw_dot's options, checked (the errors name draw_dot and the option) and made canonical."""
+    op = "draw_dot"
+    if not isinstance(rankdir, str):
+        raise TypeError(f"{op}: rankdir must be a str (LR, RL, TB or BT), got {type(rankdir).__name__} "
+                        f"{_show(rankdir)}")
+    if rankdir not in ("LR", "RL", "TB", "BT"):
+        raise ValueError(f"{op}: rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
+    show_grad = _check.flag(op, "show_grad", show_grad)
+    show_data = _check.flag(op, "show_data", show_data)
+    if isinstance(collapse, (bool, np.bool_)):
+        collapse = bool(collapse)
+    elif not isinstance(collapse, str):
+        names = None
+        if isinstance(collapse, (list, tuple, set, frozenset)):
+            names = tuple(collapse)
+        if names is None or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"{op}: collapse must be True, False, a scope name or a list of scope names, got "
+                            f"{type(collapse).__name__} {_show(collapse)}")
+        collapse = names
+    if max_nodes is not None:
+        max_nodes = _check.integer(op, "max_nodes", max_nodes, low=1)
+    precision = _check.integer(op, "precision", precision, low=1, high=17)
+    return rankdir, show_grad, show_data, collapse, max_nodes, precision
+
+
 def _emit(dot: Any, items: list[tuple[str, str, dict[str, str]]]) -> None:
     """Nodes into nested clusters by scope ("a/b" inside "a"), in first-appearance order."""
     tree: dict[str, Any] = {"nodes": [], "children": {}}
@@ -302,6 +332,11 @@ def _source(graph: Any) -> str:
         raise TypeError(f"render: expected a Value, a Tensor, a graphviz graph or DOT text, got "
                         f"{type(graph).__name__}")
     return source
+
+
+def _timeout(op: str, timeout: Any) -> float:
+    """A timeout in seconds: a finite number > 0."""
+    return _check.number(op, "timeout", timeout, low=0.0, low_open=True)
 
 
 def _with_timeout(fn: Any, timeout: float, what: str) -> Any:
@@ -345,6 +380,7 @@ def _system_dot(source: str, fmt: str, timeout: float) -> bytes:
 def to_svg(graph: Any, timeout: float = 60.0) -> bytes:
     """SVG of a node's graph, a Digraph or DOT text: the system ``dot`` when installed, otherwise
     Graphviz compiled to WebAssembly, in-process (the first call compiles it: a few seconds)."""
+    timeout = _timeout("to_svg", timeout)
     source = _source(graph)
     if shutil.which("dot") is not None:
         return _system_dot(source, "svg", timeout)
@@ -365,10 +401,14 @@ def render(root: Any, path: str | os.PathLike, timeout: float = 60.0, **draw_kw:
     The file is written whole or not at all (a temporary file renamed into place); an existing
     file is left as it was when anything fails. Returns the path.
     """
-    path = os.fspath(path)
+    path = _check.path("render", path)
+    timeout = _timeout("render", timeout)
     fmt = os.path.splitext(path)[1].lower().lstrip(".")
     if fmt not in ("dot", "gv", "svg", "png", "pdf"):
         raise ValueError(f"render: unknown format {fmt!r} in {path!r}; use .dot, .svg, .png or .pdf")
+    if draw_kw and not isinstance(root, Node):
+        raise TypeError(f"render: draw_dot options ({', '.join(sorted(draw_kw))}) apply only when root is a "
+                        f"Value or Tensor, got {type(root).__name__}")
     graph = draw_dot(root, **draw_kw) if isinstance(root, Node) else root
     source = _source(graph)
     if fmt in ("dot", "gv"):
@@ -397,9 +437,13 @@ def batchnorm_example(batch: int = 3, level: str = "scalar", seed: int = 0, eps:
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 2:
         raise ValueError(f"batchnorm_graph: batch must be an integer >= 2 (BatchNorm needs more than one "
                          f"value per neuron), got {batch!r}")
+    if not isinstance(level, str):
+        raise TypeError(f"batchnorm_graph: level must be 'scalar' or 'tensor', got {type(level).__name__} "
+                        f"{_show(level)}")
     if level not in ("scalar", "tensor"):
         raise ValueError(f"batchnorm_graph: level must be 'scalar' or 'tensor', got {level!r}")
-    rng = np.random.default_rng(seed)
+    rng = _check.rng("batchnorm_graph", seed)
+    eps = _check.number("batchnorm_graph", "eps", eps, low=0.0, low_open=True)
     z0 = np.round(rng.normal(0.0, 2.0, batch), 2)
     d0 = rng.integers(0, 2, batch).astype(float)
     if level == "scalar":
@@ -460,7 +504,11 @@ def mlp_graph(batch: int = 4, sizes: tuple[int, ...] = (2, 4, 3), seed: int = 0,
     from . import nn
     from .tensor import Tensor
 
-    rng = np.random.default_rng(seed)
+    batch = _check.integer("mlp_graph", "batch", batch, low=2)  # BatchNorm needs 2 values per feature
+    sizes = _check.sizes("mlp_graph", "sizes", sizes, low=1)
+    if len(sizes) < 2:
+        raise ValueError(f"mlp_graph: sizes must hold at least 2 widths (input and output), got {sizes}")
+    rng = _check.rng("mlp_graph", seed)
     net = nn.MLP(list(sizes), batchnorm=True, seed=seed)
     for name, p in net.named_parameters():
         p.label = name
