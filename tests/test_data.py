@@ -300,3 +300,66 @@ def test_train_test_split_rounds_the_test_size_up_like_scikit_learn(n, expected_
 def test_train_test_split_that_leaves_no_training_rows_is_a_value_error(n, fraction):
     with pytest.raises(ValueError, match="no training rows"):
         train_test_split(np.zeros((n, 2)), np.arange(n), fraction, seed=0)
+
+
+# -- hardening (issue 8): bad arguments raise errors naming the function and the argument --------
+
+BAD_SEEDS = [pytest.param(-1, ValueError, id="negative"), pytest.param(1.5, TypeError, id="float"),
+             pytest.param("a", TypeError, id="str"), pytest.param([1, -2], TypeError, id="list")]
+
+
+@pytest.mark.parametrize("seed, error", BAD_SEEDS)
+@pytest.mark.parametrize("name, call", [
+    ("DataLoader", lambda seed: DataLoader(*dataset(4), seed=seed)),
+    ("make_moons", lambda seed: make_moons(10, seed=seed)),
+    ("make_spirals", lambda seed: make_spirals(10, seed=seed)),
+    ("train_test_split", lambda seed: train_test_split(*dataset(4), seed=seed)),
+])
+def test_a_bad_seed_raises_naming_the_function_and_seed(name, call, seed, error):
+    with pytest.raises(error, match=f"^{name}: seed"):
+        call(seed)
+
+
+@pytest.mark.parametrize("X, y, argument", [
+    pytest.param([["a", "b"]] * 3, np.arange(3), "X", id="X-str"),
+    pytest.param(np.zeros((3, 2)), ["a"] * 3, "y", id="y-str"),
+    pytest.param(np.zeros((3, 2)), [None] * 3, "y", id="y-None"),
+    pytest.param(np.zeros((3, 2), complex), np.arange(3), "X", id="X-complex"),
+    pytest.param(None, np.arange(3), "X", id="X-None"),
+])
+def test_data_loader_rejects_non_numeric_data_when_built(X, y, argument):
+    """Not at the first iteration, from inside Tensor, as it did."""
+    with pytest.raises(TypeError, match=f"^DataLoader: {argument} must"):
+        DataLoader(X, y)
+
+
+@pytest.mark.parametrize("option", ["shuffle", "drop_last"])
+@pytest.mark.parametrize("bad", [np.array([True, False]), "yes", None])
+def test_data_loader_flags_must_be_bools(option, bad):
+    with pytest.raises(TypeError, match=f"^DataLoader: {option}"):
+        DataLoader(*dataset(4), **{option: bad})
+
+
+@pytest.mark.parametrize("make", [make_moons, make_spirals])
+@pytest.mark.parametrize("bad, error", [("0.1", TypeError), (None, TypeError), ([0.1], TypeError),
+                                        (10**400, ValueError)])
+def test_a_noise_of_the_wrong_type_names_noise(make, bad, error):
+    with pytest.raises(error, match=f"^{make.__name__}: noise"):
+        make(10, noise=bad)
+
+
+@pytest.mark.parametrize("bad", ["3", None, [3]])
+def test_a_sample_count_that_is_no_number_is_a_type_error(bad):
+    with pytest.raises(TypeError, match="^make_moons: n_samples"):
+        make_moons(bad)
+
+
+@pytest.mark.parametrize("bad", [[0.5], "0.25", None, {}])
+def test_a_test_fraction_that_is_no_number_is_a_type_error_naming_it(bad):
+    with pytest.raises(TypeError, match="^train_test_split: test_fraction"):
+        train_test_split(*dataset(10), test_fraction=bad)
+
+
+def test_a_ragged_X_is_a_value_error_naming_train_test_split():
+    with pytest.raises(ValueError, match="^train_test_split: X must be an array"):
+        train_test_split([[1.0, 2.0], [3.0]], np.arange(2))

@@ -232,3 +232,71 @@ def test_state_dict_is_picklable_without_the_optimizer_or_the_lambda():
 def test_invalid_arguments_raise(build, error):
     with pytest.raises(error):
         build(sgd([0.1]))
+
+
+# -- hardening (issue 8): bad options raise errors naming the scheduler, and change nothing -------
+
+S = lr_scheduler
+
+
+@pytest.mark.parametrize("build, error, argument", [
+    pytest.param(lambda o: S.StepLR(o, step_size="3"), TypeError, "step_size", id="StepLR-step_size-str"),
+    pytest.param(lambda o: S.StepLR(o, step_size=2, gamma="x"), TypeError, "gamma", id="StepLR-gamma-str"),
+    pytest.param(lambda o: S.StepLR(o, step_size=2, gamma=np.array([0.1, 0.2])), TypeError, "gamma",
+                 id="StepLR-gamma-array"),
+    pytest.param(lambda o: S.ExponentialLR(o, gamma=None), TypeError, "gamma", id="ExponentialLR-None"),
+    pytest.param(lambda o: S.ExponentialLR(o, gamma=10**400), ValueError, "gamma",
+                 id="ExponentialLR-huge-int"),
+    pytest.param(lambda o: S.InverseTimeLR(o, decay=[1.0]), TypeError, "decay", id="InverseTimeLR-list"),
+    pytest.param(lambda o: S.InverseTimeLR(o, decay=float("nan")), ValueError, "decay",
+                 id="InverseTimeLR-nan"),
+    pytest.param(lambda o: S.LambdaLR(o, lr_lambda=None), TypeError, "lr_lambda", id="LambdaLR-None"),
+    pytest.param(lambda o: S.LambdaLR(o, lr_lambda=lambda: 1.0), TypeError, "lr_lambda",
+                 id="LambdaLR-no-argument"),
+    pytest.param(lambda o: S.LambdaLR(o, lr_lambda=lambda k: "x"), TypeError, r"lr_lambda\(0\)",
+                 id="LambdaLR-returns-str"),
+    pytest.param(lambda o: S.LambdaLR(o, lr_lambda=lambda k: float("nan")), ValueError, r"lr_lambda\(0\)",
+                 id="LambdaLR-returns-nan"),
+    pytest.param(lambda o: S.LambdaLR(o, lr_lambda=lambda k: -1.0), ValueError, r"lr_lambda\(0\)",
+                 id="LambdaLR-returns-negative"),
+])
+def test_bad_options_raise_naming_the_scheduler_and_leave_the_optimizer_alone(build, error, argument):
+    opt = sgd(LRS)
+    with pytest.raises(error, match=r"^\w+LR: " + argument):
+        build(opt)
+    assert [g["lr"] for g in opt.param_groups] == LRS
+
+
+def test_a_step_whose_learning_rate_overflows_raises_and_changes_nothing():
+    """gamma = 1e200: lr_1 = 1e199 is fine, lr_2 = 1e399 is not a float: ValueError, and the epoch
+    count and the rates stay those of epoch 1 (Python's ** would raise OverflowError)."""
+    opt = sgd([0.1])
+    sched = lr_scheduler.ExponentialLR(opt, gamma=1e200)
+    sched.step()
+    with pytest.raises(ValueError, match="^ExponentialLR: the learning rate .* epoch 2"):
+        sched.step()
+    assert sched.last_epoch == 1 and opt.param_groups[0]["lr"] == 0.1 * 1e200
+
+
+@pytest.mark.parametrize("change, error, argument", [
+    pytest.param({"gamma": "x"}, TypeError, "gamma", id="gamma-str"),
+    pytest.param({"gamma": -1.0}, ValueError, "gamma", id="gamma<0"),
+    pytest.param({"base_lrs": [float("nan"), 0.03, 1.0]}, ValueError, r"base_lrs\[0\]", id="base_lr-nan"),
+    pytest.param({"base_lrs": None}, TypeError, "base_lrs", id="base_lrs-None"),
+    pytest.param({"last_epoch": "x"}, TypeError, "last_epoch", id="last_epoch-str"),
+])
+def test_load_state_dict_checks_every_value_first_and_changes_nothing(change, error, argument):
+    opt = sgd(LRS)
+    sched = lr_scheduler.ExponentialLR(opt, gamma=0.9)
+    sched.step()
+    before, lrs = sched.state_dict(), [g["lr"] for g in opt.param_groups]
+    with pytest.raises(error, match=f"^ExponentialLR.load_state_dict: {argument}"):
+        sched.load_state_dict({**before, **change})
+    assert sched.state_dict() == before and [g["lr"] for g in opt.param_groups] == lrs
+
+
+def test_state_dict_does_not_share_the_base_lrs_list():
+    opt = sgd(LRS)
+    sched = lr_scheduler.ExponentialLR(opt, gamma=0.9)
+    sched.state_dict()["base_lrs"][0] = 99.0
+    assert sched.base_lrs == LRS

@@ -15,6 +15,7 @@ without torch. Every hyperparameter is passed explicitly (REFERENCE 13).
 """
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -831,3 +832,148 @@ def test_property_sgd_rmsprop_adam_match_torch_for_random_hyperparameters(choice
     name, hyper = choice
     assert_replay_close(replay(ours(name, **hyper), G, theta0),
                         replay_torch(torch, name, hyper, G, theta0))
+
+
+# -- hardening (issue 8): bad input raises errors naming the optimizer, and changes nothing ---------
+
+@pytest.mark.parametrize("name", list(HYPER))
+@pytest.mark.parametrize("params", [1.0, None, 3, {"w": 1.0}], ids=["float", "None", "int", "dict"])
+def test_params_that_are_not_an_iterable_of_parameters_raise_type_error_naming_the_optimizer(name, params):
+    with pytest.raises(TypeError, match=f"^{name}: params must be an iterable"):
+        getattr(optim, name)(params, **HYPER[name])
+
+
+WRONG_TYPES = [
+    pytest.param("SGD", dict(lr="0.1"), TypeError, "lr", id="SGD-lr-str"),
+    pytest.param("SGD", dict(momentum={}), TypeError, "momentum", id="SGD-momentum-dict"),
+    pytest.param("SGD", dict(nesterov=np.array([True, False])), TypeError, "nesterov",
+                 id="SGD-nesterov-array"),
+    pytest.param("SGD", dict(lr=10**400), ValueError, "lr", id="SGD-lr-huge-int"),
+    pytest.param("SGD", dict(lr=float("inf")), ValueError, "lr", id="SGD-lr-inf"),
+    pytest.param("RMSprop", dict(alpha=None), TypeError, "alpha", id="RMSprop-alpha-None"),
+    pytest.param("RMSprop", dict(eps=1j), TypeError, "eps", id="RMSprop-eps-complex"),
+    pytest.param("RMSprop", dict(centered="yes"), TypeError, "centered", id="RMSprop-centered-str"),
+    pytest.param("Adam", dict(betas=0.9), TypeError, "betas", id="Adam-betas-float"),
+    pytest.param("Adam", dict(betas=(0.9, "x")), TypeError, r"betas\[1\]", id="Adam-beta2-str"),
+    pytest.param("AdamW", dict(weight_decay=None), TypeError, "weight_decay", id="AdamW-weight_decay-None"),
+    pytest.param("Rprop", dict(etas=1.0), TypeError, "etas", id="Rprop-etas-float"),
+    pytest.param("Rprop", dict(step_sizes=(None, 50)), TypeError, r"step_sizes\[0\]",
+                 id="Rprop-step_sizes-None"),
+]
+
+
+@pytest.mark.parametrize("name, overrides, error, argument", WRONG_TYPES)
+def test_hyperparameters_of_a_wrong_type_raise_naming_the_optimizer_and_the_argument(name, overrides, error,
+                                                                                     argument):
+    """TypeError for the wrong kind of thing, ValueError for a number out of range (never a bare
+    comparison error or an OverflowError)."""
+    with pytest.raises(error, match=f"^{name}: {argument}"):
+        getattr(optim, name)(p0(), **{**HYPER[name], **overrides})
+
+
+def test_hyperparameters_are_kept_as_python_floats_and_tuples():
+    opt = optim.Adam(p0(), lr=np.float64(0.01), betas=[0.8, np.float32(0.5)], eps=0, amsgrad=np.bool_(True))
+    group = opt.param_groups[0]
+    assert type(group["lr"]) is float and type(group["eps"]) is float and group["amsgrad"] is True
+    assert group["betas"] == (0.8, 0.5) and all(type(b) is float for b in group["betas"])
+
+
+BAD_GRADS = [
+    pytest.param(np.array([1 + 1j, 2.0]), TypeError, "complex", id="complex"),
+    pytest.param([None, 1.0], TypeError, "real numeric", id="None-inside"),
+    pytest.param([[1.0], [2.0, 3.0]], TypeError, "real numeric", id="ragged"),
+    pytest.param(np.array(["a", "b"]), TypeError, "real numeric", id="str"),
+    pytest.param(np.array([1e100, 0.0]), ValueError, "overflows", id="overflows-float32"),
+]
+
+
+@pytest.mark.parametrize("name", list(HYPER))
+@pytest.mark.parametrize("grad, error, problem", BAD_GRADS)
+def test_a_bad_grad_raises_naming_the_optimizer_and_moves_no_parameter(name, grad, error, problem):
+    """Every gradient is checked before any parameter moves: a complex one (numpy would only warn and
+    drop the imaginary part), None inside (numpy would make it nan), one a float32 parameter cannot
+    hold (it would become inf)."""
+    good, bad = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(2, np.float32), requires_grad=True)
+    opt = getattr(optim, name)([good, bad], **HYPER[name])
+    good.grad, bad.grad = np.ones(2), grad
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(error, match=f"^{name}: the grad of parameter 1 .*{problem}"):
+            opt.step()
+    np.testing.assert_array_equal(good.data, np.ones(2))
+    np.testing.assert_array_equal(bad.data, np.ones(2, np.float32))
+    assert opt.state == {}
+
+
+def _float16_run(name, dtype, grads, emulate_rounding=False):
+    t = Tensor(np.array([1.0, -2.0, 0.5, 3.0], dtype), requires_grad=True)
+    opt = getattr(optim, name)([t], **HYPER[name])
+    for g in grads:
+        t.grad = g.astype(dtype)
+        opt.step()
+        if emulate_rounding:
+            t.data[...] = t.data.astype(np.float16)
+    return t, opt
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Rprop"])
+def test_float16_parameters_are_updated_in_float32_and_rounded_back(name):
+    """In float16, eps=1e-8 rounds to 0 and g^2 underflows: Adam and RMSprop would give 0/0 = nan for
+    a zero gradient. The update runs in float32 (state in float32) and is rounded to float16, so it
+    equals a float32 run whose parameters are rounded to float16 after every step."""
+    grads = [np.array([0.0, 1e-5, -3.0, 2.0], np.float16)] * 3
+    half, opt = _float16_run(name, np.float16, grads)
+    assert half.data.dtype == np.float16 and not np.isnan(half.data).any()
+    emulated, _ = _float16_run(name, np.float32, grads, emulate_rounding=True)
+    np.testing.assert_array_equal(half.data, emulated.data.astype(np.float16))
+    state = opt.state_dict()["state"][0]
+    assert all(v.dtype == np.float32 for v in state.values() if isinstance(v, np.ndarray))
+
+
+@pytest.mark.parametrize("bad", [np.array([True, False]), "yes", None, 2])
+def test_zero_grad_with_a_bad_set_to_none_raises_type_error_and_keeps_the_grads(bad):
+    t = Tensor(np.ones(2), requires_grad=True)
+    opt = optim.SGD([t], **HYPER["SGD"])
+    t.grad = np.full(2, 3.0)
+    with pytest.raises(TypeError, match="^SGD.zero_grad: set_to_none"):
+        opt.zero_grad(set_to_none=bad)
+    np.testing.assert_array_equal(t.grad, np.full(2, 3.0))
+
+
+SPOILED = [
+    pytest.param(lambda sd: sd["param_groups"][0].update(lr="x"), TypeError, "lr", id="lr-str"),
+    pytest.param(lambda sd: sd["param_groups"][0].update(betas=(0.9, 1.5)), ValueError, "betas",
+                 id="beta2>1"),
+    pytest.param(lambda sd: sd["param_groups"][0].update(foo=1), ValueError, "unknown options", id="unknown"),
+    pytest.param(lambda sd: sd["param_groups"][0].pop("eps"), ValueError, "lacks", id="missing-option"),
+    pytest.param(lambda sd: sd["state"][0].pop("exp_avg"), ValueError, "lacks", id="missing-state"),
+    pytest.param(lambda sd: sd["state"][0].update(step="x"), TypeError, "step", id="step-str"),
+    pytest.param(lambda sd: sd["state"][0].update(step=10**400), ValueError, "step", id="step-huge"),
+]
+
+
+@pytest.mark.parametrize("spoil, error, problem", SPOILED)
+def test_load_state_dict_rejects_spoiled_options_and_state_and_changes_nothing(spoil, error, problem):
+    params = make_params()
+    opt = optim.Adam(params, **HYPER["Adam"])
+    run_steps(opt, params, range(2))
+    before = opt.state_dict()
+    spoiled = copy.deepcopy(before)
+    spoil(spoiled)
+    with pytest.raises(error, match=f"^Adam.load_state_dict.*{problem}"):
+        opt.load_state_dict(spoiled)
+    assert_same_tree(opt.state_dict(), before)
+
+
+def test_load_state_dict_casts_the_state_to_the_parameters_dtype_as_torch():
+    """torch casts floating state to the parameter's dtype on load; a float64 state loaded for a
+    float32 parameter is float32 (and the next step runs)."""
+    t = Tensor(np.ones(3, np.float32), requires_grad=True)
+    opt = optim.Adam([t], **HYPER["Adam"])
+    state = {"state": {0: {"step": 2, "exp_avg": np.full(3, 0.1), "exp_avg_sq": np.full(3, 0.01)}},
+             "param_groups": [{**HYPER["Adam"], "eps_inside_sqrt": False, "params": [0]}]}
+    opt.load_state_dict(state)
+    assert opt.state[0]["exp_avg"].dtype == np.float32 and opt.state[0]["exp_avg_sq"].dtype == np.float32
+    t.grad = np.ones(3, np.float32)
+    opt.step()
+    assert t.data.dtype == np.float32 and np.isfinite(t.data).all()

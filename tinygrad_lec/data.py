@@ -8,14 +8,48 @@ class labels.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from . import _check
 from .tensor import Tensor
 
 __all__ = ["DataLoader", "make_moons", "make_spirals", "load_digits", "train_test_split"]
+
+
+def _show(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _positive_int(op: str, name: str, x: Any) -> int:
+    """An int >= 1 (or numpy integer). A real number that is not one (0, 2.5, True) is a
+    ValueError, anything else (None, "3", [3]) a TypeError."""
+    if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) and x >= 1:
+        return int(x)
+    error = ValueError if isinstance(x, numbers.Real) else TypeError
+    raise error(f"{op}: {name} must be a positive int, got {type(x).__name__} {_show(x)}")
+
+
+def _rows(op: str, name: str, a: Any, numeric: bool = False) -> np.ndarray:
+    """``a`` (a Tensor or anything numpy takes) as an array of at least one dimension, its rows
+    the samples; with ``numeric``, of a real numeric dtype (float, int, bool)."""
+    raw = a
+    try:
+        a = np.asarray(a.data if isinstance(a, Tensor) else a)
+    except (TypeError, ValueError) as e:  # ragged nested lists
+        raise ValueError(f"{op}: {name} must be an array (equal-length rows), got {type(raw).__name__} "
+                         f"{_show(raw)} ({e})") from None
+    if a.ndim == 0:
+        raise TypeError(f"{op}: {name} must be an array with one row per sample, got "
+                        f"{type(raw).__name__} {_show(raw)}")
+    if numeric and a.dtype.kind not in "fiub":
+        raise TypeError(f"{op}: {name} must hold real numbers (float, int or bool), got an array of dtype "
+                        f"{a.dtype}")
+    return a
 
 
 class DataLoader:
@@ -37,15 +71,16 @@ class DataLoader:
 
     def __init__(self, X: Any, y: Any, batch_size: int = 32, shuffle: bool = True, seed: Any = None,
                  drop_last: bool = False) -> None:
-        X, y = (np.asarray(a.data if isinstance(a, Tensor) else a) for a in (X, y))
-        if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
+        X, y = _rows("DataLoader", "X", X, numeric=True), _rows("DataLoader", "y", y, numeric=True)
+        if len(X) != len(y):
             raise ValueError(f"DataLoader: X and y need the same number of rows, got shapes {X.shape} "
                              f"and {y.shape}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        batch_size = _positive_int("DataLoader", "batch_size", batch_size)
+        shuffle = _check.flag("DataLoader", "shuffle", shuffle)
+        drop_last = _check.flag("DataLoader", "drop_last", drop_last)
+        self.generator = _check.rng("DataLoader", seed)
         self.X, self.y = X, y
-        self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
-        self.generator = np.random.default_rng(seed)
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
 
     def __len__(self) -> int:
         n, b = len(self.X), self.batch_size
@@ -67,17 +102,18 @@ def train_test_split(X: Any, y: Any, test_fraction: float = 0.25, seed: Any = No
     >>> [a.shape[0] for a in train_test_split(X, y, 0.25, seed=0)]
     [6, 2, 6, 2]
     """
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
+    X, y = _rows("train_test_split", "X", X), _rows("train_test_split", "y", y)
+    if len(X) != len(y):
         raise ValueError(f"train_test_split: X and y need the same number of rows, got shapes {X.shape} "
                          f"and {y.shape}")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"train_test_split: test_fraction must be in (0, 1), got {test_fraction}")
+    test_fraction = _check.number("train_test_split", "test_fraction", test_fraction, low=0.0, high=1.0,
+                                  low_open=True, high_open=True)
+    rng = _check.rng("train_test_split", seed)
     n_test = math.ceil(test_fraction * len(X))  # scikit-learn's rounding
     if n_test >= len(X):
         raise ValueError(f"train_test_split: {len(X)} rows with test_fraction {test_fraction} leave no "
                          f"training rows")
-    perm = np.random.default_rng(seed).permutation(len(X))
+    perm = rng.permutation(len(X))
     test, train = perm[:n_test], perm[n_test:]
     return X[train], X[test], y[train], y[test]
 
@@ -95,11 +131,11 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float64) / 16.0, y.astype(np.int64)
 
 
-def _check(name: str, n_samples: int, noise: float) -> None:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"{name}: n_samples must be a positive int, got {n_samples!r}")
-    if not (isinstance(noise, (int, float, np.floating)) and np.isfinite(noise) and noise >= 0):
-        raise ValueError(f"{name}: noise must be a finite number >= 0, got {noise!r}")
+def _dataset_options(name: str, n_samples: Any, noise: Any, seed: Any
+                     ) -> tuple[int, float, np.random.Generator]:
+    """n_samples, noise and the generator of a toy dataset, checked."""
+    return (_positive_int(name, "n_samples", n_samples), _check.number(name, "noise", noise, low=0.0),
+            _check.rng(name, seed))
 
 
 def make_moons(n_samples: int = 100, noise: float = 0.1, seed: int | None = None
@@ -114,8 +150,7 @@ def make_moons(n_samples: int = 100, noise: float = 0.1, seed: int | None = None
     >>> X.shape, y.tolist().count(1)
     ((10, 2), 5)
     """
-    _check("make_moons", n_samples, noise)
-    rng = np.random.default_rng(seed)
+    n_samples, noise, rng = _dataset_options("make_moons", n_samples, noise, seed)
     n_out = n_samples // 2
     n_in = n_samples - n_out
     t_out = np.linspace(0.0, np.pi, n_out)
@@ -140,10 +175,8 @@ def make_spirals(n_samples: int = 300, n_classes: int = 3, noise: float = 0.2,
     >>> X.shape, sorted(set(y.tolist()))
     ((30, 2), [0, 1, 2])
     """
-    _check("make_spirals", n_samples, noise)
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise ValueError(f"make_spirals: n_classes must be a positive int, got {n_classes!r}")
-    rng = np.random.default_rng(seed)
+    n_samples, noise, rng = _dataset_options("make_spirals", n_samples, noise, seed)
+    n_classes = _positive_int("make_spirals", "n_classes", n_classes)
     counts = [n_samples // n_classes + (k < n_samples % n_classes) for k in range(n_classes)]
     Xs, ys = [], []
     for k, n in enumerate(counts):

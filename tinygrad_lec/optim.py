@@ -8,7 +8,14 @@ a list of dicts with per-group hyperparameters::
     opt = optim.SGD([{"params": weights, "weight_decay": 1e-4}, {"params": biases}], lr=0.1)
 
 Each update below is torch's single-tensor loop (``foreach=False``) in numpy, in the same order
-of floating-point operations, so trajectories agree with torch to rounding.
+of floating-point operations, so trajectories agree with torch to rounding. float16 parameters
+are updated in float32 (the state is kept in float32) and the result is rounded back to float16:
+in float16 itself the default ``eps=1e-8`` rounds to 0 and squared gradients underflow, so Adam
+and RMSprop would divide 0 by 0. float32 and float64 parameters are updated in their own dtype.
+
+Every hyperparameter is checked when the optimizer is built (and when a state_dict is loaded):
+a wrong type is a TypeError, a value out of torch's range a ValueError, both naming the
+optimizer and the option; the groups keep the options as Python floats, bools and tuples.
 
 >>> from tinygrad_lec import Tensor, optim
 >>> w = Tensor([1.0, -2.0], requires_grad=True)
@@ -22,19 +29,73 @@ of floating-point operations, so trajectories agree with torch to rounding.
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Iterable
+import numbers
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from . import lr_scheduler
+from . import _check, lr_scheduler
+from .tensor import _own_data
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Rprop", "lr_scheduler"]
+
+_MAX_STEP = 2**53  # a step count beyond this is no count of steps (beta**k would not be a float)
 
 
 def _is_value(p: Any) -> bool:
     return not isinstance(p.data, np.ndarray)
+
+
+def _show(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- option checks: (op, option name, value) -> the value in canonical form, or TypeError/ValueError --
+
+
+def _nonnegative(op: str, key: str, x: Any) -> float:
+    return _check.number(op, key, x, low=0.0)
+
+
+def _real(op: str, key: str, x: Any) -> float:
+    return _check.number(op, key, x)
+
+
+def _unit(op: str, key: str, x: Any) -> float:
+    return _check.number(op, key, x, low=0.0, high=1.0)
+
+
+def _flag(op: str, key: str, x: Any) -> bool:
+    return _check.flag(op, key, x)
+
+
+def _pair(op: str, key: str, x: Any, **bounds: Any) -> tuple[float, float]:
+    """A tuple or list of two real numbers, each within ``bounds`` (those of _check.number)."""
+    if not isinstance(x, (tuple, list)):
+        raise TypeError(f"{op}: {key} must be a pair of numbers (a tuple), got {type(x).__name__} {_show(x)}")
+    if len(x) != 2:
+        raise ValueError(f"{op}: {key} must be a pair of numbers, got {len(x)} of them: {_show(x)}")
+    return (_check.number(op, f"{key}[0]", x[0], **bounds), _check.number(op, f"{key}[1]", x[1], **bounds))
+
+
+def _betas(op: str, key: str, x: Any) -> tuple[float, float]:
+    return _pair(op, key, x, low=0.0, high=1.0, high_open=True)
+
+
+def _etas(op: str, key: str, x: Any) -> tuple[float, float]:
+    minus, plus = _pair(op, key, x)
+    if not 0 < minus < 1 < plus:
+        raise ValueError(f"{op}: {key} must satisfy 0 < {key}[0] < 1 < {key}[1], got {_show(x)}")
+    return minus, plus
+
+
+def _step_sizes(op: str, key: str, x: Any) -> tuple[float, float]:
+    low, high = _pair(op, key, x, low=0.0)
+    if not low <= high:
+        raise ValueError(f"{op}: {key} must be (min, max) with 0 <= min <= max, got {_show(x)}")
+    return low, high
 
 
 class Optimizer:
@@ -44,55 +105,77 @@ class Optimizer:
     arrays of the parameter's shape; a Value's state arrays are 0-d.
     """
 
+    # option -> its check; a subclass lists every option it takes
+    _options: dict[str, Callable[[str, str, Any], Any]] = {"lr": _nonnegative}
+    # state keys: those an optimizer may keep per parameter
+    _state_keys: frozenset[str] = frozenset()
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         name = type(self).__name__
-        if isinstance(params, (np.ndarray,)) or hasattr(params, "data") and hasattr(params, "grad"):
+        if isinstance(params, np.ndarray) or hasattr(params, "data") and hasattr(params, "grad"):
             raise TypeError(f"{name}: params must be an iterable of parameters or of parameter groups, "
                             f"got a single {type(params).__name__}")
-        groups = list(params)
+        groups = self._listed(name, "params", params)
         if not groups:
             raise ValueError(f"{name}: got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
-        self.defaults = dict(defaults)
+        self.defaults = self._canonical(dict(defaults), name)
         self.param_groups: list[dict[str, Any]] = []
         seen: set[int] = set()
         for i, group in enumerate(groups):
             if not isinstance(group, dict) or "params" not in group:
-                raise TypeError(f"{name}: parameter group {i} must be a dict with a 'params' entry")
+                raise TypeError(f"{name}: parameter group {i} must be a dict with a 'params' entry, got "
+                                f"{type(group).__name__} {_show(group)}")
             unknown = set(group) - set(defaults) - {"params"}
             if unknown:
-                raise ValueError(f"{name}: parameter group {i} has unknown options {sorted(unknown)}")
-            ps = [group["params"]] if hasattr(group["params"], "grad") else list(group["params"])
+                raise ValueError(f"{name}: parameter group {i} has unknown options "
+                                 f"{sorted(map(repr, unknown))}")
+            ps = group["params"]
+            ps = [ps] if hasattr(ps, "grad") else self._listed(name, f"the params of group {i}", ps)
             for p in ps:
                 if not (hasattr(p, "data") and hasattr(p, "grad")):
-                    raise TypeError(f"{name}: parameters need .data and .grad, got {type(p).__name__}")
+                    raise TypeError(f"{name}: parameters need .data and .grad, got {type(p).__name__} "
+                                    f"{_show(p)}")
                 if id(p) in seen:
                     raise ValueError(f"{name}: a parameter appears more than once")
                 seen.add(id(p))
-            full = {**defaults, **{k: v for k, v in group.items() if k != "params"}, "params": ps}
-            self._validate(full, f"{name} (group {i})" if len(groups) > 1 else name)
+            options = {k: v for k, v in group.items() if k != "params"}
+            where = f"{name} (group {i})" if len(groups) > 1 else name
+            full = self._canonical({**self.defaults, **options}, where)
+            full["params"] = ps
             self.param_groups.append(full)
         self.state: dict[int, dict[str, Any]] = {}
 
-    def _validate(self, group: dict[str, Any], name: str) -> None:
-        lr = group.get("lr")
-        if lr is None or not isinstance(lr, (int, float)) or lr < 0 or math.isnan(lr):
-            raise ValueError(f"{name}: invalid learning rate lr={lr!r} (must be a number >= 0)")
-        for key in ("weight_decay", "momentum", "eps"):
-            if key in group and not group[key] >= 0:
-                raise ValueError(f"{name}: invalid {key}={group[key]!r} (must be >= 0)")
+    @staticmethod
+    def _listed(name: str, what: str, params: Any) -> list[Any]:
+        """``list(params)`` for an ordered iterable (not a dict or set, whose order is no order)."""
+        if isinstance(params, (dict, set, frozenset, str, bytes)):
+            raise TypeError(f"{name}: {what} must be an iterable of parameters or of dicts (a list), got "
+                            f"{type(params).__name__} {_show(params)}")
+        try:
+            return list(params)
+        except TypeError:
+            raise TypeError(f"{name}: {what} must be an iterable of parameters or of dicts, got "
+                            f"{type(params).__name__} {_show(params)}") from None
+
+    def _canonical(self, group: dict[str, Any], name: str) -> dict[str, Any]:
+        """The group's options checked and in canonical form (a new dict; ``params`` left out)."""
+        out = {}
+        for key, value in group.items():
+            if key == "params":
+                continue
+            check = self._options.get(key)
+            out[key] = value if check is None else check(name, key, value)
+        return out
 
     def _params(self) -> Iterable[tuple[int, Any, dict[str, Any]]]:
         """(index over all groups, parameter, its group)."""
-        i = 0
-        for group in self.param_groups:
-            for p in group["params"]:
-                yield i, p, group
-                i += 1
+        return self._params_of(self.param_groups)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Tensors' grads become None (or zeros), Values' grads 0.0."""
+        set_to_none = _check.flag(f"{type(self).__name__}.zero_grad", "set_to_none", set_to_none)
         for _, p, _ in self._params():
             if _is_value(p):
                 p.grad = 0.0
@@ -101,34 +184,84 @@ class Optimizer:
             else:
                 p.grad = np.zeros_like(p.data)
 
+    def _grad(self, i: int, grad: Any, dtype: np.dtype) -> np.ndarray:
+        """A gradient that is not already an array of ``dtype``, as one, or a TypeError/ValueError:
+        it must hold real numbers (no None, str, complex) and fit ``dtype`` (a finite gradient must
+        not become inf)."""
+        name = type(self).__name__
+        not_numeric = TypeError(f"{name}: the grad of parameter {i} must be a real numeric array, got "
+                                f"{type(grad).__name__} {_show(grad)}")
+        try:
+            a = np.asarray(grad)
+        except (TypeError, ValueError):  # a ragged list
+            raise not_numeric from None
+        if a.dtype.kind == "c":
+            raise TypeError(f"{name}: the grad of parameter {i} is complex ({a.dtype}); gradients must be "
+                            f"real")
+        try:
+            with np.errstate(over="raise"):
+                if a.dtype.kind == "O":  # numbers as Python objects (numpy would make None a nan)
+                    items = a.ravel().tolist()
+                    if not all(isinstance(x, numbers.Real) for x in items):
+                        raise not_numeric
+                    a = np.array([float(x) for x in items], dtype=np.float64).reshape(a.shape)
+                elif a.dtype.kind not in "fiub":
+                    raise not_numeric
+                return a.astype(dtype, copy=False)
+        except (FloatingPointError, OverflowError):
+            raise ValueError(f"{name}: the grad of parameter {i} overflows the dtype it is used in, "
+                             f"{np.dtype(dtype)}") from None
+
     def step(self) -> None:
         """One update of every parameter that has a gradient. Every gradient is checked before
-        any parameter moves, so a bad one raises and changes nothing."""
+        any parameter moves, so a bad one (complex, not numeric, of the wrong shape) raises and
+        changes nothing. Arrays are updated in place, except one that something else still reads
+        (a live graph built from the parameter): that parameter moves to a fresh copy, so a later
+        backward through the old graph gives the gradient where it was built."""
         work = []
         for i, p, group in self._params():
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            value = _is_value(p)
-            w = np.array(p.data, dtype=np.float64) if value else p.data
-            if w.dtype.kind != "f" or not w.flags.writeable:
-                raise TypeError(f"{type(self).__name__}: parameter {i} must be a writable floating array, "
-                                f"got dtype {w.dtype}{'' if w.flags.writeable else ' (read-only)'}")
-            try:
-                g = np.asarray(p.grad, dtype=w.dtype)
-            except (TypeError, ValueError):
-                raise TypeError(f"{type(self).__name__}: the grad of parameter {i} is not numeric: "
-                                f"{type(p.grad).__name__}") from None
+            data = p.data
+            if isinstance(data, np.ndarray):
+                del data
+                data = _own_data(p)  # a live graph keeps reading the values it was built with
+                value, w = False, data
+                if w.dtype.kind != "f" or not w.flags.writeable:
+                    what = "" if w.flags.writeable else " (read-only)"
+                    raise TypeError(f"{type(self).__name__}: parameter {i} must be a writable floating "
+                                    f"array, got dtype {w.dtype}{what}")
+            else:
+                value = True
+                try:
+                    w = np.array(float(data))
+                except (TypeError, ValueError):
+                    raise TypeError(f"{type(self).__name__}: parameter {i} must hold a float or a floating "
+                                    f"array, got {type(data).__name__}") from None
+            half = w.dtype.itemsize == 2  # float16: updated in float32
+            dtype = np.float32 if half else w.dtype
+            g = grad if isinstance(grad, np.ndarray) and grad.dtype == dtype else self._grad(i, grad, dtype)
             if g.shape != w.shape:
                 raise ValueError(f"{type(self).__name__}: parameter {i} has shape {w.shape} but its grad "
                                  f"has shape {g.shape}")
-            work.append((i, p, group, value, w, g))
-        for i, p, group, value, w, g in work:
-            self._update(w, g, self.state.setdefault(i, {}), group)
+            work.append((i, p, group, value, half, w, g))
+        for i, p, group, value, half, w, g in work:
+            if half:
+                w32 = w.astype(np.float32)
+                self._update(w32, g, self.state.setdefault(i, {}), group)
+                w[...] = w32
+            else:
+                self._update(w, g, self.state.setdefault(i, {}), group)
             if value:
                 p.data = float(w)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def _needed(self, group: dict[str, Any]) -> set[str]:
+        """The state keys an update with ``group``'s options reads from a non-empty state entry."""
+        return set()
 
     def state_dict(self) -> dict[str, Any]:
         """torch's layout: ``{"state": {i: {...}}, "param_groups": [{..., "params": [i, ...]}]}``,
@@ -144,44 +277,85 @@ class Optimizer:
         return {"state": copy.deepcopy(state), "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Resume from ``state_dict``; on any mismatch raises ValueError and changes nothing."""
+        """Resume from ``state_dict`` (torch's layout, see :meth:`state_dict`). Everything is checked
+        first: on any mismatch (number of groups or parameters, options, state keys, shapes, dtypes)
+        it raises ValueError or TypeError and changes nothing. State arrays are copied in the
+        dtype the parameter is updated in (as torch casts them to the parameter's dtype)."""
         name = type(self).__name__
-        try:
-            if not isinstance(state_dict, dict):
-                raise TypeError
-            groups, state = state_dict["param_groups"], state_dict["state"]
-        except (KeyError, TypeError):
-            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
-                             f"'param_groups'") from None
+        op = f"{name}.load_state_dict"
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{op}: expected a dict with 'state' and 'param_groups', got "
+                            f"{type(state_dict).__name__} {_show(state_dict)}")
+        if "param_groups" not in state_dict or "state" not in state_dict:
+            raise ValueError(f"{op}: expected a dict with 'state' and 'param_groups', got the keys "
+                             f"{_show(sorted(map(repr, state_dict)))}")
+        groups, state = state_dict["param_groups"], state_dict["state"]
         if not isinstance(groups, (list, tuple)) or not all(
                 isinstance(g, dict) and isinstance(g.get("params"), (list, tuple)) for g in groups):
-            raise ValueError(f"{name}.load_state_dict: 'param_groups' must be a list of dicts with 'params'")
+            raise ValueError(f"{op}: 'param_groups' must be a list of dicts with 'params'")
+        if not isinstance(state, dict):
+            raise ValueError(f"{op}: 'state' must be a dict, got {type(state).__name__}")
         if len(groups) != len(self.param_groups) or any(
                 len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)):
-            raise ValueError(f"{name}.load_state_dict: the parameter groups do not match this optimizer's "
+            raise ValueError(f"{op}: the parameter groups do not match this optimizer's "
                              f"({[len(g['params']) for g in self.param_groups]} parameters per group)")
-        shapes = {i: np.shape(p.data) for i, p, _ in self._params()}
-        if not isinstance(state, dict) or not isinstance(groups, (list, tuple)):
-            raise ValueError(f"{name}.load_state_dict: 'state' must be a dict and 'param_groups' a list")
+        new_groups = []
+        for j, (g, own) in enumerate(zip(groups, self.param_groups)):
+            keys = set(g) - {"params"}
+            missing, unknown = set(self.defaults) - keys, keys - set(self.defaults) - {"initial_lr"}
+            if missing or unknown:
+                problem = (f"lacks the options {sorted(missing)}" if missing
+                           else f"has unknown options {sorted(map(repr, unknown))}")
+                raise ValueError(f"{op}: parameter group {j} {problem}")
+            new = self._canonical(g, f"{op} (group {j})")
+            if "initial_lr" in g:
+                new["initial_lr"] = _nonnegative(f"{op} (group {j})", "initial_lr", g["initial_lr"])
+            new["params"] = own["params"]
+            new_groups.append(new)
+        where = {i: (p, group) for i, p, group in self._params_of(new_groups)}
+        new_state = {}
         for i, entry in state.items():
-            if i not in shapes or not isinstance(entry, dict):
-                raise ValueError(f"{name}.load_state_dict: state for parameter {i!r}, which does not exist "
-                                 f"or is not a dict")
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or int(i) not in where:
+                raise ValueError(f"{op}: state for parameter {i!r}, which does not exist (the keys are the "
+                                 f"parameters' positions 0..{len(where) - 1})")
+            if not isinstance(entry, dict):
+                raise ValueError(f"{op}: the state of parameter {i} must be a dict, got "
+                                 f"{type(entry).__name__}")
+            p, group = where[int(i)]
+            unknown = set(entry) - self._state_keys
+            missing = self._needed(group) - set(entry) if entry else set()
+            if unknown or missing:
+                raise ValueError(f"{op}: the state of parameter {i} " + (
+                    f"has unknown keys {sorted(map(repr, unknown))}" if unknown
+                    else f"lacks {sorted(missing)} (needed with this group's options)"))
+            data = p.data
+            shape = np.shape(data)
+            floating = isinstance(data, np.ndarray) and data.dtype.kind == "f"
+            dtype = data.dtype if floating else np.dtype(np.float64)
+            dtype = np.float32 if dtype.itemsize == 2 else dtype  # float16: updated in float32
+            new_entry: dict[str, Any] = {}
             for key, value in entry.items():
                 if key == "step":
-                    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                        raise ValueError(f"{name}.load_state_dict: step of parameter {i} must be an int "
-                                         f">= 0, got {value!r}")
-                elif (not isinstance(value, np.ndarray) or value.shape != shapes[i]
-                      or value.dtype.kind != "f"):
-                    raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {i} must be a "
-                                     f"floating array of shape {shapes[i]}, got {value!r:.60}")
-        new_groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": own["params"]}
-                      for g, own in zip(groups, self.param_groups)]
-        for g in new_groups:
-            self._validate(g, name)
-        self.state = {int(i): copy.deepcopy(entry) for i, entry in state.items()}
+                    new_entry[key] = _check.integer(op, f"the step of parameter {i}", value, low=0,
+                                                    high=_MAX_STEP)
+                elif not isinstance(value, np.ndarray) or value.shape != shape or value.dtype.kind != "f":
+                    raise ValueError(f"{op}: state {key!r} of parameter {i} must be a floating array of "
+                                     f"shape {shape}, got {_show(value)}")
+                else:
+                    with np.errstate(over="ignore"):
+                        new_entry[key] = np.array(value, dtype=dtype, copy=True)
+            new_state[int(i)] = new_entry
+        self.state = new_state
         self.param_groups = new_groups
+
+    @staticmethod
+    def _params_of(groups: list[dict[str, Any]]) -> Iterable[tuple[int, Any, dict[str, Any]]]:
+        """(index over all groups, parameter, its group) of ``groups``."""
+        i = 0
+        for group in groups:
+            for p in group["params"]:
+                yield i, p, group
+                i += 1
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -189,11 +363,6 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines + [")"])
-
-
-def _check_range(name: str, key: str, value: float, low: float, high: float) -> None:
-    if not low <= value < high:
-        raise ValueError(f"{name}: invalid {key}={value!r} (must be in [{low}, {high}))")
 
 
 def _lerp(m: np.ndarray, g: np.ndarray, weight: float) -> None:
@@ -218,16 +387,25 @@ class SGD(Optimizer):
     are ``W = w + lr * momentum * b`` (REFERENCE 3), ``b = opt.state[i]["momentum_buffer"]``.
     """
 
+    _options = {"lr": _nonnegative, "momentum": _nonnegative, "dampening": _real,
+                "weight_decay": _nonnegative, "nesterov": _flag, "maximize": _flag}
+    _state_keys = frozenset({"momentum_buffer"})
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
-    def _validate(self, group: dict[str, Any], name: str) -> None:
-        super()._validate(group, name)
+
+    def _canonical(self, group: dict[str, Any], name: str) -> dict[str, Any]:
+        group = super()._canonical(group, name)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(f"{name}: nesterov=True requires momentum > 0 and dampening = 0, got "
                              f"momentum={group['momentum']}, dampening={group['dampening']}")
+        return group
+
+    def _needed(self, group: dict[str, Any]) -> set[str]:
+        return {"momentum_buffer"} if group["momentum"] != 0 else set()
 
     def _update(self, w, g, state, group):
         if group["maximize"]:
@@ -254,6 +432,10 @@ class RMSprop(Optimizer):
     the lecture's gamma is ``alpha``). The two agree only at eps = 0.
     """
 
+    _options = {"lr": _nonnegative, "alpha": _unit, "eps": _nonnegative, "weight_decay": _nonnegative,
+                "momentum": _nonnegative, "centered": _flag, "eps_inside_sqrt": _flag, "maximize": _flag}
+    _state_keys = frozenset({"step", "square_avg", "momentum_buffer", "grad_avg"})
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
                  eps_inside_sqrt: bool = False, maximize: bool = False) -> None:
@@ -261,9 +443,10 @@ class RMSprop(Optimizer):
                                       momentum=momentum, centered=centered, eps_inside_sqrt=eps_inside_sqrt,
                                       maximize=maximize))
 
-    def _validate(self, group: dict[str, Any], name: str) -> None:
-        super()._validate(group, name)
-        _check_range(name, "alpha", group["alpha"], 0.0, 1.0 + 1e-300)
+
+    def _needed(self, group: dict[str, Any]) -> set[str]:
+        return ({"step", "square_avg"} | ({"momentum_buffer"} if group["momentum"] > 0 else set())
+                | ({"grad_avg"} if group["centered"] else set()))
 
     def _update(self, w, g, state, group):
         if group["maximize"]:
@@ -308,6 +491,10 @@ class Adam(Optimizer):
     first step at eps = 0 is ``-lr sign(g)``.
     """
 
+    _options = {"lr": _nonnegative, "betas": _betas, "eps": _nonnegative, "weight_decay": _nonnegative,
+                "amsgrad": _flag, "eps_inside_sqrt": _flag, "maximize": _flag}
+    _state_keys = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
+
     _decoupled = False
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -316,13 +503,9 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                                       eps_inside_sqrt=eps_inside_sqrt, maximize=maximize))
 
-    def _validate(self, group: dict[str, Any], name: str) -> None:
-        super()._validate(group, name)
-        betas = group["betas"]
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        _check_range(name, "beta1 (betas[0])", betas[0], 0.0, 1.0)
-        _check_range(name, "beta2 (betas[1])", betas[1], 0.0, 1.0)
+
+    def _needed(self, group: dict[str, Any]) -> set[str]:
+        return {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if group["amsgrad"] else set())
 
     def _update(self, w, g, state, group):
         if group["maximize"]:
@@ -397,18 +580,15 @@ class Rprop(Optimizer):
     Meant for full-batch gradients.
     """
 
+    _options = {"lr": _nonnegative, "etas": _etas, "step_sizes": _step_sizes, "maximize": _flag}
+    _state_keys = frozenset({"step", "prev", "step_size"})
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50), maximize: bool = False) -> None:
         super().__init__(params, dict(lr=lr, etas=etas, step_sizes=step_sizes, maximize=maximize))
 
-    def _validate(self, group: dict[str, Any], name: str) -> None:
-        super()._validate(group, name)
-        minus, plus = group["etas"]
-        if not 0 < minus < 1 < plus:
-            raise ValueError(f"{name}: invalid etas={group['etas']!r} (need 0 < etas[0] < 1 < etas[1])")
-        low, high = group["step_sizes"]
-        if not 0 <= low <= high:
-            raise ValueError(f"{name}: invalid step_sizes={group['step_sizes']!r} (need 0 <= min <= max)")
+    def _needed(self, group: dict[str, Any]) -> set[str]:
+        return {"step", "prev", "step_size"}
 
     def _update(self, w, g, state, group):
         if group["maximize"]:
