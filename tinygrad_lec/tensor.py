@@ -12,6 +12,7 @@ reference cycles and are freed by reference counting.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from numbers import Real
 from typing import Any
@@ -972,6 +973,18 @@ def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None
     else:
         g += contribution
         pool.recycle(contribution, 1)  # a large temporary nobody else holds goes back to the pool
+
+
+def _own_data(t: Any) -> np.ndarray:
+    """``t.data``, made safe to change in place (an optimizer step): when anything besides ``t``
+    refers to the array (a graph built from ``t``, whose vjps read it in backward; a detached
+    tensor; a view), ``t`` first gets a copy of its own, so each of those keeps the values it saw.
+    A backward through a graph built before a step then gives the gradient where the graph was
+    built, as Value does (torch raises instead); nothing ever mixes old and new values."""
+    d = t.data
+    if sys.getrefcount(d) > 3:  # t's slot, d, getrefcount's argument
+        d = t.data = d.copy()
+    return d
 
 
 def _maybe_shared(view: np.ndarray, upstream: Any) -> bool:
