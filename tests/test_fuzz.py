@@ -390,7 +390,6 @@ VALUE_BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": op
                 "**": operator.pow}
 
 
-@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_value_constructor_and_label(data):
@@ -403,7 +402,6 @@ def test_value_constructor_and_label(data):
         assert isinstance(v.data, float) and v.grad == 0.0
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_value_operators(data):
@@ -430,7 +428,6 @@ def test_value_operators(data):
         case.no_nan(f"Value {symbol} (gradient)", *leaves(*args), unless=exponent_of_negative)
 
 
-@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_value_methods(data):
@@ -453,7 +450,6 @@ def test_value_methods(data):
 # -- Tensor -------------------------------------------------------------------------------------------
 
 
-@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_tensor_constructor(data):
@@ -469,7 +465,6 @@ def test_tensor_constructor(data):
         assert not t.requires_grad or t.data.dtype.kind == "f"
 
 
-@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_tensor_factories(data):
@@ -497,7 +492,6 @@ def _as_numpy_operand(a: Any) -> Any:
     return a.data if isinstance(a, Tensor) else float(a) if isinstance(a, numbers.Real) else np.asarray(a)
 
 
-@KNOWN_BUGS
 @fuzz(3)
 @given(st.data())
 def test_tensor_operators(data):
@@ -548,7 +542,6 @@ ELEMENTWISE = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "
                "neg": np.negative, "relu": None, "sigmoid": None, "softplus": None, "clip": None}
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_tensor_elementwise_methods(data):
@@ -581,7 +574,6 @@ AXES_BAD = st.one_of(st.sampled_from([5, -9, 1.5, "0", True, NAN]), fresh(
     lambda: np.array([0, 1]), lambda: (None,)))
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_tensor_reductions(data):
@@ -618,7 +610,6 @@ SHAPE_ARGS_BAD = st.one_of(st.lists(st.one_of(st.integers(-3, 5), BAD_SIZES), mi
                            fresh(lambda: [(2, 3), 4], lambda: ["a"], lambda: [None], lambda: [[-1, -1]]))
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_tensor_shape_ops(data):
@@ -640,7 +631,6 @@ def test_tensor_shape_ops(data):
         case.no_nan(f"Tensor.{method} (gradient)", x.grad)
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_tensor_backward_and_conveniences(data):
@@ -684,7 +674,6 @@ USER_FUNCTIONS = {"smooth": user_function(lambda x: (x * x).tanh()),
                   "returns a list of nodes": lambda *xs: [x * 2.0 for x in xs]}
 
 
-@KNOWN_BUGS
 @fuzz(0.7)
 @given(st.data())
 def test_gradcheck_and_assert_grads_match(data):
@@ -708,7 +697,6 @@ def test_gradcheck_and_assert_grads_match(data):
                   **kwargs)
 
 
-@KNOWN_BUGS
 @fuzz(0.5)
 @given(st.data())
 def test_testing_strategies_and_expressions(data):
@@ -1133,7 +1121,6 @@ def _parameters(case: Case) -> list[Any]:
     return [case.pick(good, bad, f"parameter {i}") for i in range(case.draw(st.integers(1, 3), "parameters"))]
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_optim_constructors(data):
@@ -1162,7 +1149,6 @@ def _gradient(case: Case, p: Any) -> Any:
     return grad
 
 
-@KNOWN_BUGS
 @fuzz(3)
 @given(st.data())
 def test_optim_step_is_all_or_nothing(data):
@@ -1224,7 +1210,6 @@ OPTIMIZER_STATE_MUTATIONS = st.sampled_from([
 ])
 
 
-@KNOWN_BUGS
 @fuzz(3)
 @given(st.data())
 def test_optim_load_state_dict_is_all_or_nothing(data):
@@ -1275,7 +1260,6 @@ def _scheduler_arguments(case: Case, name: str) -> dict[str, Any]:
     return {"decay": case.pick(st.sampled_from([1.0, 0.1]), bad, "decay")}
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_lr_schedulers_are_all_or_nothing(data):
@@ -1315,7 +1299,6 @@ def test_lr_schedulers_are_all_or_nothing(data):
 # -- data ---------------------------------------------------------------------------------------------
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_data_loader(data):
@@ -1340,7 +1323,6 @@ def test_data_loader(data):
         assert all(len(xb) == len(yb) for xb, yb in batches)
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_make_moons_and_make_spirals(data):
@@ -1359,7 +1341,6 @@ def test_make_moons_and_make_spirals(data):
         case.no_nan(f"data.{which}", X)
 
 
-@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_train_test_split(data):
@@ -1391,7 +1372,6 @@ def _graphs() -> Any:
                             Tensor(np.array([True]), dtype=bool)])
 
 
-@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_viz_draw_dot_and_render(data):

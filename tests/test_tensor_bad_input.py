@@ -30,6 +30,8 @@ T = Tensor
     (lambda: T.randn(2, dtype=np.int64), TypeError, "Tensor.randn: dtype must be floating"),
     (lambda: T([1.0]) + 10**400, ValueError, "Tensor op: the number 1000"),
     (lambda: T([True], dtype=bool) - T([True], dtype=bool), TypeError, "-: not defined for operands"),
+    (lambda: T(np.array([2]), dtype=np.int64) ** T(np.array([-1]), dtype=np.int64), ValueError,
+     "**: Integers to negative integer powers are not allowed"),
     (lambda: T([1.0]).clip("a"), TypeError, "clip: min must be a real number, got str 'a'"),
     (lambda: T([1.0]).clip(0.0, [1.0]), TypeError, "clip: max must be a real number, got list"),
     (lambda: T([1.0]).clip(float("nan")), ValueError, "clip: min must be a number, got nan"),

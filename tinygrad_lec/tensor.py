@@ -809,8 +809,13 @@ def _pow(a: Tensor | float, b: Tensor | float) -> Tensor:
     p = b.data if isinstance(b, Tensor) else b
     try:
         out = x**p
-    except ValueError:
-        raise ValueError(f"**: shapes {np.shape(x)} and {np.shape(p)} are not broadcastable") from None
+    except ValueError as e:
+        try:
+            np.broadcast_shapes(np.shape(x), np.shape(p))
+        except ValueError:
+            raise ValueError(f"**: shapes {np.shape(x)} and {np.shape(p)} are not broadcastable") from None
+        # numpy: "Integers to negative integer powers are not allowed."
+        raise ValueError(f"**: {e} (operands of dtypes {_dtype_of(x)} and {_dtype_of(p)})") from None
     except TypeError as e:
         raise TypeError(f"**: not defined for operands of dtypes {_dtype_of(x)} and {_dtype_of(p)}: {e}"
                         ) from None
