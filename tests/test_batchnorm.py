@@ -909,3 +909,69 @@ def test_tensor_on_one_column_equals_the_scalar_per_element_version(n):
     close([v.grad for v in zs], dz[:, 0], atol=1e-13)
     close(gm.grad, dgamma[0])
     close(bt.grad, dbeta[0])
+
+
+# -- bad input: errors that name batch_norm, and no partial update (issue 8, "Hardening") ------------
+
+BAD_BATCH_NORM_ARGUMENTS = {
+    "training-array": ({"training": np.array([True, False])}, TypeError, "batch_norm: training"),
+    "momentum-dict": ({"momentum": {}}, TypeError, "batch_norm: momentum"),
+    "eps-str": ({"eps": "1e-5"}, TypeError, "batch_norm: eps"),
+    "running_mean-list": ({"running_mean": [0.0] * C}, TypeError, "batch_norm: running_mean"),
+    "running_var-ints": ({"running_var": np.ones(C, np.int64)}, TypeError, "batch_norm: running_var"),
+    "weight-ragged": ({"weight": [[1.0], [1.0, 2.0]]}, TypeError, "batch_norm: weight"),
+    "bias-strings": ({"bias": np.array(["a"] * C)}, TypeError, "batch_norm: bias"),
+    "eval-negative-running_var": ({"training": False, "running_var": -np.ones(C)}, ValueError,
+                                  "batch_norm: running_var must be >= 0"),
+    "eval-running_mean-strings": ({"training": False, "running_mean": np.array(["a"] * C)}, TypeError,
+                                  "batch_norm: running_mean"),
+}
+
+
+@pytest.mark.parametrize("change, error, text", BAD_BATCH_NORM_ARGUMENTS.values(),
+                         ids=BAD_BATCH_NORM_ARGUMENTS.keys())
+def test_functional_bad_arguments_raise_naming_batch_norm_and_change_nothing(change, error, text):
+    Z, _, gamma, beta = problem()
+    kwargs = {"running_mean": np.linspace(-1, 1, C), "running_var": np.linspace(0.5, 2, C),
+              "weight": Tensor(gamma), "bias": Tensor(beta), "training": True, "momentum": 0.1, "eps": EPS}
+    kwargs.update(change)
+    stats = [a for a in (kwargs["running_mean"], kwargs["running_var"]) if isinstance(a, np.ndarray)]
+    kept = [a.copy() for a in stats]
+    with pytest.raises(error) as info:
+        F.batch_norm(Tensor(Z), **kwargs)
+    assert text in str(info.value)
+    for a, b in zip(stats, kept):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5], ids=["no-dropout", "dropout"])
+def test_a_forward_failing_in_a_later_layer_undoes_the_earlier_batchnorm_and_dropout_updates(dropout):
+    """(2, 4, 3) passes the first Linear and BatchNorm1d (as (N, C, L)), then the second BatchNorm1d
+    refuses it: the first one's running statistics, its num_batches_tracked and the dropout
+    generator must be as before the call (RELIABILITY.md 5)."""
+    net = nn.MLP([3, 4, 5, 2], batchnorm=True, dropout=dropout, seed=0)
+    net(Tensor(np.random.default_rng(0).normal(size=(8, 3))))
+    state = net.state_dict()
+    generators = [m.generator.bit_generator.state for m in net.modules() if isinstance(m, nn.Dropout)]
+    with pytest.raises(ValueError, match=r"BatchNorm1d: .*\(2, 4, 5\)"):
+        net(Tensor(np.ones((2, 4, 3))))
+    for key, value in net.state_dict().items():
+        assert np.array_equal(value, state[key]), key
+    assert generators == [m.generator.bit_generator.state for m in net.modules() if isinstance(m, nn.Dropout)]
+    assert int(net[1].num_batches_tracked) == 1
+
+
+def test_a_failing_forward_of_a_user_module_undoes_its_children_updates():
+    class TwoNorms(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = nn.BatchNorm1d(3), nn.BatchNorm1d(4)
+
+        def forward(self, x):
+            return self.second(self.first(x))
+
+    net = TwoNorms()
+    state = net.state_dict()
+    with pytest.raises(ValueError, match="BatchNorm1d"):
+        net(Tensor(np.ones((5, 3))))
+    assert all(np.array_equal(v, state[k]) for k, v in net.state_dict().items())

@@ -912,3 +912,57 @@ def test_softplus_is_smooth_at_zero_with_derivative_one_half():
 def test_bce_with_logits_shape_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
         F.binary_cross_entropy_with_logits(Tensor(np.zeros(3)), Tensor(np.zeros(2)))
+
+
+# -- bad input: errors that name the function (issue 8, "Hardening") ----------------------------------
+
+BAD_FUNCTIONAL_CALLS = {
+    "cross_entropy-no-classes": (lambda: F.cross_entropy(Tensor(np.zeros((2, 0))), [0, 0]), ValueError,
+                                 "cross_entropy: logits of shape (2, 0)"),
+    "cross_entropy-bool-target": (lambda: F.cross_entropy(Tensor(np.zeros((2, 3))), np.array([True, False])),
+                                  TypeError, "cross_entropy: target"),
+    "cross_entropy-ragged-target": (lambda: F.cross_entropy(Tensor(np.zeros((2, 3))), [[1.0, 2.0], [3.0]]),
+                                    TypeError, "cross_entropy: target"),
+    "cross_entropy-huge-index": (lambda: F.cross_entropy(Tensor(np.zeros((2, 3))), np.array([0.0, 1e300])),
+                                 IndexError, "1e+300"),
+    "cross_entropy-mean-of-empty": (lambda: F.cross_entropy(Tensor(np.zeros((0, 3))), np.zeros(0, np.int64)),
+                                    ValueError, "cross_entropy: reduction 'mean' of an empty batch"),
+    "mse_loss-mean-of-empty": (lambda: F.mse_loss(Tensor(np.zeros(0)), Tensor(np.zeros(0))), ValueError,
+                               "mse_loss: reduction 'mean'"),
+    "mse_loss-reduction-None": (lambda: F.mse_loss(Tensor([1.0]), Tensor([1.0]), reduction=None), TypeError,
+                                "mse_loss: reduction"),
+    "kl_div-reduction-list": (lambda: F.kl_div(Tensor([0.0]), Tensor([1.0]), reduction=["mean"]), TypeError,
+                              "kl_div: reduction"),
+    "dropout-p-dict": (lambda: F.dropout(Tensor([1.0]), p={}), TypeError, "dropout: p"),
+    "dropout-p-array": (lambda: F.dropout(Tensor([1.0]), p=np.array([0.1, 0.2])), TypeError, "dropout: p"),
+    "dropout-training-array": (lambda: F.dropout(Tensor([1.0]), training=np.array([True, False])), TypeError,
+                               "dropout: training"),
+    "dropout-seed-str": (lambda: F.dropout(Tensor([1.0]), seed="a"), TypeError, "dropout: seed"),
+    "dropout-seed-negative": (lambda: F.dropout(Tensor([1.0]), seed=-1), ValueError, "dropout: seed"),
+}
+
+
+@pytest.mark.parametrize("call, error, text", BAD_FUNCTIONAL_CALLS.values(), ids=BAD_FUNCTIONAL_CALLS.keys())
+def test_bad_arguments_raise_a_documented_error_naming_the_function(call, error, text):
+    with pytest.raises(error) as info:
+        call()
+    assert text in str(info.value)
+
+
+@pytest.mark.parametrize("loss, dtype", [
+    (F.binary_cross_entropy, np.bool_), (F.binary_cross_entropy, np.uint8), (F.mse_loss, np.bool_),
+], ids=["bce-bool", "bce-uint8", "mse-bool"])
+def test_losses_of_integer_and_bool_tensors_are_computed_as_floats(loss, dtype):
+    x = Tensor(np.array([[0, 1]]), dtype=dtype)
+    np.testing.assert_allclose(loss(x, x).data, loss(Tensor([[0.0, 1.0]]), Tensor([[0.0, 1.0]])).data)
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((2, 0), (3, 0)), ((0,), (3, 0)), ((2, 3), (0, 3))])
+def test_linear_with_a_zero_size_weight_has_a_backward(x_shape, w_shape):
+    x = Tensor(np.zeros(x_shape), requires_grad=True)
+    w = Tensor(np.zeros(w_shape), requires_grad=True)
+    b = Tensor(np.ones(w_shape[0]), requires_grad=True)
+    out = F.linear(x, w, b)
+    out.backward(np.ones(out.shape))
+    assert x.grad.shape == x_shape and w.grad.shape == w_shape
+    np.testing.assert_array_equal(out.data, np.ones(out.shape))

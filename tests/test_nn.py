@@ -899,3 +899,115 @@ def test_mlp_weights_for_a_seed_do_not_depend_on_dropout_or_batchnorm():
         for a, b in zip([m for m in plain if isinstance(m, nn.Linear)], linears):
             np.testing.assert_array_equal(a.weight.data, b.weight.data)
             np.testing.assert_array_equal(a.bias.data, b.bias.data)
+
+
+# -- bad input: errors that name the function, and nothing changed (issue 8, "Hardening") ------------
+
+BAD_CONSTRUCTIONS = {
+    "BatchNorm1d-eps-str": (lambda: nn.BatchNorm1d(3, eps="a"), TypeError, "BatchNorm1d: eps"),
+    "BatchNorm1d-momentum-complex": (lambda: nn.BatchNorm1d(3, momentum=1j), TypeError,
+                                     "BatchNorm1d: momentum"),
+    "BatchNorm1d-dtype-foo": (lambda: nn.BatchNorm1d(3, dtype="foo"), TypeError, "BatchNorm1d: dtype"),
+    "Linear-seed-negative": (lambda: nn.Linear(2, 3, seed=-1), ValueError, "Linear: seed"),
+    "Linear-seed-dict": (lambda: nn.Linear(2, 3, seed={}), TypeError, "Linear: seed"),
+    "Linear-dtype-int": (lambda: nn.Linear(2, 3, dtype=np.int64), TypeError, "Linear: dtype"),
+    "Dropout-p-str": (lambda: nn.Dropout("0.5"), TypeError, "Dropout: p"),
+    "Dropout-p-array": (lambda: nn.Dropout(np.array([0.1, 0.2])), TypeError, "Dropout: p"),
+    "Dropout-seed-float": (lambda: nn.Dropout(0.5, seed=1.5), TypeError, "Dropout: seed"),
+    "MLP-sizes-float": (lambda: nn.MLP(3.0), TypeError, "MLP: sizes"),
+    "MLP-sizes-0d-array": (lambda: nn.MLP(np.array(2.0)), TypeError, "MLP: sizes"),
+    "MLP-activation-array": (lambda: nn.MLP([2, 3], activation=np.array(["relu"])), ValueError,
+                             "MLP: activation"),
+    "MLP-batchnorm-str": (lambda: nn.MLP([2, 3], batchnorm="yes"), TypeError, "MLP: batchnorm"),
+    "MLP-dropout-None": (lambda: nn.MLP([2, 3], dropout=None), TypeError, "MLP: dropout"),
+    "MLP-seed-negative": (lambda: nn.MLP([2, 3], seed=-1), ValueError, "MLP: seed"),
+    "MSELoss-reduction": (lambda: nn.MSELoss(reduction="avg"), ValueError, "MSELoss: reduction"),
+    "KLDivLoss-log_target": (lambda: nn.KLDivLoss(log_target="yes"), TypeError, "KLDivLoss: log_target"),
+}
+
+
+@pytest.mark.parametrize("make, error, text", BAD_CONSTRUCTIONS.values(), ids=BAD_CONSTRUCTIONS.keys())
+def test_bad_constructor_arguments_raise_naming_the_class_and_argument(make, error, text):
+    with pytest.raises(error) as info:
+        make()
+    assert text in str(info.value)
+
+
+@pytest.mark.parametrize("module", [nn.ReLU(), nn.Sigmoid(), nn.Tanh(), nn.BatchNorm1d(2)],
+                         ids=["ReLU", "Sigmoid", "Tanh", "BatchNorm1d"])
+@pytest.mark.parametrize("x", [np.array([[1j, 2j]]), np.array([["a", "b"]]), [[1.0, 2.0], [3.0]]],
+                         ids=["complex", "strings", "ragged"])
+def test_forward_of_non_numeric_input_names_the_module(module, x):
+    with pytest.raises(TypeError, match=f"^{type(module).__name__}: "):
+        module(x)
+
+
+@pytest.mark.parametrize("bad", [np.array([True, False]), "yes", None], ids=["array", "str", "None"])
+def test_load_state_dict_strict_of_the_wrong_type_raises_and_changes_nothing(bad):
+    net = with_running_stats(net_like_torch(0))
+    source = with_running_stats(net_like_torch(1), seed=1).state_dict()
+    before = snapshot(net)
+    with pytest.raises(TypeError, match="load_state_dict: strict"):
+        net.load_state_dict(source, strict=bad)
+    assert snapshot(net) == before
+
+
+@pytest.mark.parametrize("path, error, text", [
+    (None, TypeError, "path must be a str"), (1.5, TypeError, "path must be a str"),
+    ({}, TypeError, "path must be a str"), ("", ValueError, "path is empty"),
+    ("model\0.npz", ValueError, "NUL"),
+], ids=["None", "float", "dict", "empty", "nul"])
+@pytest.mark.parametrize("op", ["save", "load_into"])
+def test_save_and_load_into_with_a_bad_path_raise_naming_the_function(tmp_path, monkeypatch, op, path, error,
+                                                                     text):
+    monkeypatch.chdir(tmp_path)
+    net = net_like_torch(0)
+    before = snapshot(net)
+    with pytest.raises(error, match=f"^{op}: .*{text}"):
+        getattr(nn, op)(net, path)
+    assert snapshot(net) == before and os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path.parent).count(tmp_path.name) == 1  # nothing written beside it either
+
+
+def test_save_over_a_directory_raises_naming_save_and_writes_nothing(tmp_path):
+    (tmp_path / "model.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="^save: "):
+        nn.save(net_like_torch(0), tmp_path / "model.npz")
+    assert os.listdir(tmp_path) == ["model.npz"] and os.listdir(tmp_path / "model.npz") == []
+
+
+def test_load_into_a_missing_file_names_load_into_and_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"^load_into: .*missing\.npz"):
+        nn.load_into(net_like_torch(0), tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("op", ["save", "load_into"])
+def test_save_and_load_into_of_something_not_a_module_raise_type_error(tmp_path, op):
+    with pytest.raises(TypeError, match=f"^{op}: module must be an nn.Module"):
+        getattr(nn, op)({"weight": np.zeros(3)}, tmp_path / "model.npz")
+
+
+@pytest.mark.parametrize("bad", [np.nan, 1.5, 1e300], ids=["nan", "fraction", "huge"])
+def test_load_of_a_count_that_is_not_a_whole_number_raises_and_changes_nothing(bad):
+    """num_batches_tracked is int64: nan or 1e300 cast to it would be garbage, not an error."""
+    net = with_running_stats(net_like_torch(0))
+    source = with_running_stats(net_like_torch(1), seed=1).state_dict()
+    source["1.num_batches_tracked"] = np.array(bad)
+    before = snapshot(net)
+    with pytest.raises(ValueError, match=r"load_state_dict: '1\.num_batches_tracked'"):
+        net.load_state_dict(source)
+    assert snapshot(net) == before
+
+
+@pytest.mark.parametrize("index, error", [(5, IndexError), (-6, IndexError), ("0", TypeError),
+                                          (1.0, TypeError)])
+def test_sequential_bad_index_names_sequential(index, error):
+    with pytest.raises(error, match="^Sequential: index"):
+        net_like_torch(0)[index]
+
+
+def test_train_mode_of_the_wrong_type_raises_and_changes_nothing():
+    net = net_like_torch(0).eval()
+    with pytest.raises(TypeError, match="^train: mode"):
+        net.train(np.array([True, False]))
+    assert not any(m.training for m in net.modules())

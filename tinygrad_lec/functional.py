@@ -7,10 +7,12 @@ lecture's form beside torch's convention (REFERENCE 8, 10, 12).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from . import _check
 from .graph import name_scope
 from .tensor import Tensor, _as_array, linear
 
@@ -36,8 +38,21 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 
 
 def _tensor(x: Any, op: str) -> Tensor:
-    """A Tensor as it is; numbers, lists and arrays as a constant Tensor (errors name ``op``)."""
-    return x if isinstance(x, Tensor) else Tensor(_as_array(x, None, op))
+    """A floating Tensor as it is; an integer or bool Tensor (which cannot require grad), numbers,
+    lists and arrays as a constant float Tensor (errors name ``op``). Integers become floats before
+    any arithmetic, so ``x - max`` of uint8 input cannot wrap around, nor ``-x`` of bools fail."""
+    if isinstance(x, Tensor):
+        return x if x.data.dtype.kind == "f" else Tensor(x.data.astype(np.float64))
+    return Tensor(_as_array(x, None, op))
+
+
+def _check_reduction(op: str, reduction: Any, batchmean: bool = False) -> None:
+    allowed = _REDUCTIONS + (("batchmean",) if batchmean else ())
+    if not isinstance(reduction, str):
+        raise TypeError(f"{op}: reduction must be one of {allowed}, got {type(reduction).__name__} "
+                        f"{_check._show(reduction)}")
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
 
 
 def _same_shape(op: str, input: Tensor, target: Tensor) -> None:
@@ -47,7 +62,11 @@ def _same_shape(op: str, input: Tensor, target: Tensor) -> None:
 
 
 def _reduce(op: str, loss: Tensor, reduction: str, batchmean: bool = False) -> Tensor:
+    """``loss`` reduced; ``reduction`` was checked by ``_check_reduction`` before any work."""
     if reduction == "mean":
+        if loss.size == 0:  # torch gives nan
+            raise ValueError(f"{op}: reduction 'mean' of an empty batch (loss of shape {loss.shape}) "
+                             f"is undefined; use 'sum' or 'none'")
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
@@ -57,8 +76,7 @@ def _reduce(op: str, loss: Tensor, reduction: str, batchmean: bool = False) -> T
         if loss.ndim and loss.shape[0] == 0:
             raise ValueError(f"{op}: 'batchmean' of an empty batch (shape {loss.shape})")
         return loss.sum() / (loss.shape[0] if loss.ndim else 1)
-    allowed = _REDUCTIONS + (("batchmean",) if batchmean else ())
-    raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+    return loss
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
@@ -70,6 +88,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     >>> mse_loss(Tensor([1.0, 2.0]), Tensor([0.0, 0.0])).item()
     2.5
     """
+    _check_reduction("mse_loss", reduction)
     input, target = _tensor(input, "mse_loss"), _tensor(target, "mse_loss")
     _same_shape("mse_loss", input, target)
     diff = input - target
@@ -103,6 +122,8 @@ def kl_div(input: Tensor, target: Any, reduction: str = "batchmean", log_target:
     >>> round(kl_div(z.log_softmax(), d).item(), 12) == round(cross_entropy(z, [2]).item(), 12)
     True
     """
+    _check_reduction("kl_div", reduction, batchmean=True)
+    log_target = _flag("kl_div", "log_target", log_target)
     input, target = _tensor(input, "kl_div"), _tensor(target, "kl_div")
     _same_shape("kl_div", input, target)
     if log_target:
@@ -131,33 +152,53 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     >>> round(cross_entropy(Tensor([[0.0, 0.0]]), [1]).item(), 6)
     0.693147
     """
+    _check_reduction("cross_entropy", reduction)
     logits = _tensor(logits, "cross_entropy")
     if logits.ndim not in (1, 2):
         raise ValueError(f"cross_entropy: logits must be (B, C) or (C,), got shape {logits.shape}")
-    log_probs = logits.log_softmax(axis=-1)
-    if isinstance(target, Tensor) and target.shape == logits.shape:
-        return _reduce("cross_entropy", -(target * log_probs).sum(axis=-1), reduction)
-    labels = np.asarray(target.data if isinstance(target, Tensor) else target)
-    if labels.shape == logits.shape and labels.dtype.kind == "f":
-        return _reduce("cross_entropy", -(Tensor(labels) * log_probs).sum(axis=-1), reduction)
     n_classes = logits.shape[-1]
+    if n_classes == 0:
+        raise ValueError(f"cross_entropy: logits of shape {logits.shape} have no classes")
+    if isinstance(target, Tensor) and target.shape == logits.shape and target.dtype.kind == "f":
+        return _reduce("cross_entropy", -(target * logits.log_softmax(axis=-1)).sum(axis=-1), reduction)
+    labels = _labels(target)
+    if labels.shape == logits.shape and labels.dtype.kind == "f":
+        soft = Tensor(labels) * logits.log_softmax(axis=-1)
+        return _reduce("cross_entropy", -soft.sum(axis=-1), reduction)
     if labels.shape != logits.shape[:-1]:
         raise ValueError(f"cross_entropy: target of shape {labels.shape} does not fit logits of shape "
                          f"{logits.shape} (expected class indices of shape {logits.shape[:-1]} or "
                          f"probabilities of shape {logits.shape})")
-    whole = labels.dtype.kind in "iu" or (
-        labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)))
-    if not whole:
-        raise ValueError(f"cross_entropy: class indices must be whole numbers, got {labels.ravel()[:5]}")
+    if labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not np.all(whole):
+            raise ValueError(f"cross_entropy: class indices must be whole numbers, got {labels[~whole][0]}")
+    outside = (labels < 0) | (labels >= n_classes)  # before the cast: 1e300 must not wrap around
+    if np.any(outside):
+        bad = labels[outside].ravel()[0]
+        raise IndexError(f"cross_entropy: class index {bad.item()} is out of range for {n_classes} classes")
     labels = labels.astype(np.intp)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        bad = labels[(labels < 0) | (labels >= n_classes)]
-        raise IndexError(f"cross_entropy: class index {bad.ravel()[0]} is out of range "
-                         f"for {n_classes} classes")
+    log_probs = logits.log_softmax(axis=-1)
     if logits.ndim == 1:
         return _reduce("cross_entropy", -log_probs[int(labels)], reduction)
     picked = log_probs[np.arange(len(labels)), labels]
     return _reduce("cross_entropy", -picked, reduction)
+
+
+def _labels(target: Any) -> np.ndarray:
+    """cross_entropy's target as an integer or float array (class indices or probabilities)."""
+    if isinstance(target, Tensor):
+        labels = target.data
+    else:
+        try:
+            labels = np.asarray(target)
+        except (TypeError, ValueError):
+            labels = np.array(None)  # ragged lists and the like: refused below
+    if labels.dtype.kind not in "iuf":
+        raise TypeError(f"cross_entropy: target must be integer class indices or float probabilities, "
+                        f"got {type(target).__name__} {_check._show(target)}"
+                        f"{' of dtype ' + str(labels.dtype) if labels.dtype != object else ''}")
+    return labels
 
 
 def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
@@ -169,6 +210,7 @@ def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") ->
     >>> round(binary_cross_entropy(Tensor([0.5]), Tensor([1.0])).item(), 6)
     0.693147
     """
+    _check_reduction("binary_cross_entropy", reduction)
     input, target = _tensor(input, "binary_cross_entropy"), _tensor(target, "binary_cross_entropy")
     _same_shape("binary_cross_entropy", input, target)
     y = input.data
@@ -198,6 +240,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str 
     >>> round(binary_cross_entropy_with_logits(Tensor([0.0]), Tensor([1.0])).item(), 6)
     0.693147
     """
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
     input = _tensor(input, "binary_cross_entropy_with_logits")
     target = _tensor(target, "binary_cross_entropy_with_logits")
     _same_shape("binary_cross_entropy_with_logits", input, target)
@@ -229,24 +272,18 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
     x = _tensor(x, "batch_norm")
     if x.ndim not in (2, 3):
         raise ValueError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {x.shape}")
+    training = _flag("batch_norm", "training", training)
+    momentum = _fraction("batch_norm", "momentum", momentum)
+    eps = _nonnegative("batch_norm", "eps", eps)
     channels = x.shape[1]
     axes = (0,) if x.ndim == 2 else (0, 2)
     stat_shape = (1, channels) if x.ndim == 2 else (1, channels, 1)
-    for name, arr in (("running_mean", running_mean), ("running_var", running_var)):
-        if arr is not None and np.shape(arr) != (channels,):
-            raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input {x.shape}, "
-                             f"got {np.shape(arr)}")
-        if training and arr is not None and not (isinstance(arr, np.ndarray) and arr.dtype.kind == "f"
-                                                 and arr.flags.writeable):
-            raise ValueError(f"batch_norm: {name} must be a writable floating numpy array to be updated "
-                             f"in training, got {type(arr).__name__}"
-                             f"{' of dtype ' + str(arr.dtype) if isinstance(arr, np.ndarray) else ''}")
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(np.shape(p.data if isinstance(p, Tensor) else p)) != (channels,):
-            raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input {x.shape}, "
-                             f"got {np.shape(p.data if isinstance(p, Tensor) else p)}")
-    if eps < 0:
-        raise ValueError(f"batch_norm: eps must be >= 0, got {eps}")
+    running_mean = _running_stat("running_mean", running_mean, x.shape, training)
+    running_var = _running_stat("running_var", running_var, x.shape, training)
+    if weight is not None:
+        weight = _affine("weight", weight, x.shape)
+    if bias is not None:
+        bias = _affine("bias", bias, x.shape)
     n = x.size // channels if channels else 0
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: running_mean and running_var must be given in evaluation mode "
@@ -255,8 +292,8 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
     if training and n <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {x.shape}")
-    if training and running_mean is not None and not 0 <= momentum <= 1:
-        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
+    if not training and np.any(running_var < 0):  # sqrt of it: nan
+        raise ValueError(f"batch_norm: running_var must be >= 0, got {running_var[running_var < 0][0]}")
 
     with name_scope("batchnorm"):
         if use_batch_stats:
@@ -293,9 +330,59 @@ def batch_norm(x: Tensor, running_mean: np.ndarray | None, running_var: np.ndarr
     return u
 
 
-def _per_channel(p: Any, stat_shape: tuple[int, ...]) -> Tensor:
-    p = _tensor(p, "batch_norm")
+def _per_channel(p: Tensor, stat_shape: tuple[int, ...]) -> Tensor:
     return p if len(stat_shape) == 2 else p.reshape(stat_shape)
+
+
+def _running_stat(name: str, arr: Any, shape: tuple[int, ...], training: bool) -> Any:
+    """A running statistic of batch_norm, checked: in training a writable float array of shape
+    (C,) (it is updated in place), in evaluation anything numeric of that shape."""
+    if arr is None:
+        return None
+    if training:
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+            raise TypeError(f"batch_norm: {name} must be a floating numpy array to be updated in training, "
+                            f"got {type(arr).__name__}"
+                            f"{' of dtype ' + str(arr.dtype) if isinstance(arr, np.ndarray) else ''}")
+        if not arr.flags.writeable:
+            raise ValueError(f"batch_norm: {name} must be writable to be updated in training, "
+                             f"got a read-only array")
+    else:
+        arr = _as_array(arr, None, f"batch_norm: {name}")
+    if arr.shape != (shape[1],):
+        raise ValueError(f"batch_norm: {name} must have shape ({shape[1]},) for input {shape}, "
+                         f"got {arr.shape}")
+    return arr
+
+
+def _affine(name: str, p: Any, shape: tuple[int, ...]) -> Tensor:
+    """batch_norm's weight or bias as a float Tensor of shape (C,)."""
+    p = _tensor(p, f"batch_norm: {name}")
+    if p.shape != (shape[1],):
+        raise ValueError(f"batch_norm: {name} must have shape ({shape[1]},) for input {shape}, "
+                         f"got {p.shape}")
+    return p
+
+
+# -- argument checks with a fast path for the plain values a training loop passes ---------------
+
+
+def _flag(op: str, name: str, x: Any) -> bool:
+    return x if x is True or x is False else _check.flag(op, name, x)
+
+
+def _fraction(op: str, name: str, x: Any) -> float:
+    """A number in [0, 1]."""
+    if type(x) is float and 0.0 <= x <= 1.0:
+        return x
+    return _check.number(op, name, x, low=0, high=1)
+
+
+def _nonnegative(op: str, name: str, x: Any) -> float:
+    """A finite number >= 0."""
+    if type(x) is float and 0.0 <= x < math.inf:
+        return x
+    return _check.number(op, name, x, low=0)
 
 
 # -- Dropout (REFERENCE 12) ------------------------------------------------------------------------
@@ -314,8 +401,23 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, seed: int | None =
     [1.0, 2.0, 3.0]
     """
     x = _tensor(x, "dropout")
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    p = _fraction("dropout", "p", p)
+    training = _flag("dropout", "training", training)
+    if generator is not None:
+        if not isinstance(generator, np.random.Generator):
+            raise TypeError(f"dropout: generator must be a numpy Generator or None, got "
+                            f"{type(generator).__name__} {_check._show(generator)}")
+        if seed is not None:
+            raise ValueError("dropout: give seed or generator, not both")
+    elif not (seed is None or isinstance(seed, np.random.Generator)
+              or (type(seed) is int and seed >= 0)):
+        _check.rng("dropout", seed)  # raises, naming the seed
+    return _dropout(x, p, training, generator, seed)
+
+
+def _dropout(x: Tensor, p: float, training: bool, generator: np.random.Generator | None,
+             seed: Any = None) -> Tensor:
+    """:func:`dropout` of checked arguments (``nn.Dropout`` checks its own when they are set)."""
     if not training or p == 0:
         return x
     if p == 1:

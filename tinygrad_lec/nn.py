@@ -16,7 +16,9 @@ is built from Tensor ops and ``functional``, so all gradients come from autodiff
 
 from __future__ import annotations
 
+import errno
 import os
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,9 +26,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _check
 from . import functional as F
-from ._io import atomic_write
-from .tensor import Tensor
+from ._io import _os_error, atomic_write
+from .tensor import Tensor, _as_array, linear
 
 __all__ = [
     "Parameter", "Module", "Linear", "BatchNorm1d", "Dropout", "ReLU", "Sigmoid", "Tanh", "Identity",
@@ -96,7 +99,23 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        """``forward``, all or nothing: if it raises, every running statistic and dropout generator
+        that the modules called inside it (a Sequential's earlier layers) had updated is restored."""
+        if type(self) in _ATOMIC:
+            return self.forward(*args, **kwargs)
+        journal = _JOURNAL
+        if journal.undo is not None:  # inside an outer call: that one restores on failure
+            return self.forward(*args, **kwargs)
+        undo: list[Callable[[], None]] = []
+        journal.undo = undo
+        try:
+            return self.forward(*args, **kwargs)
+        except BaseException:
+            for restore in reversed(undo):
+                restore()
+            raise
+        finally:
+            journal.undo = None
 
     # -- walking the tree -------------------------------------------------------------------------
 
@@ -157,8 +176,9 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Training mode (batch statistics, dropout on) for this module and all below; returns self."""
+        mode = _check.flag("train", "mode", mode)
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", mode)
         return self
 
     def eval(self) -> Module:
@@ -198,6 +218,7 @@ class Module:
         """
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"load_state_dict: expected a dict of arrays, got {type(state_dict).__name__}")
+        strict = _check.flag("load_state_dict", "strict", strict)
         targets = self._state_targets()
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
@@ -217,6 +238,13 @@ class Module:
                                  f"{target.shape}")
             if value.dtype.kind not in "biuf":
                 raise ValueError(f"load_state_dict: {key!r} must be numeric, got dtype {value.dtype}")
+            if target.dtype.kind in "iu" and value.dtype.kind == "f":  # num_batches_tracked
+                info = np.iinfo(target.dtype)  # (float(max) + 1: the bound stays exact in float)
+                whole = (np.isfinite(value) & (value == np.round(value)) & (value >= float(info.min))
+                         & (value < float(info.max) + 1))
+                if not np.all(whole):
+                    raise ValueError(f"load_state_dict: {key!r} must hold whole numbers that fit dtype "
+                                     f"{target.dtype}, got {value[~whole].ravel()[0]}")
             converted[key] = value.astype(target.dtype, copy=False)
         for key, value in converted.items():  # cannot fail: shapes and dtypes are settled
             targets[key][...] = value
@@ -242,6 +270,33 @@ class Module:
         return head + (")" if not children else "\n" + "\n".join(children) + "\n)")
 
 
+class _Journal(threading.local):
+    """Per thread, during the outermost watched ``Module.__call__``: how to undo the state changes
+    (running statistics, dropout generators) of the modules called so far."""
+
+    undo: list[Callable[[], None]] | None = None
+
+
+_JOURNAL = _Journal()
+
+
+def _journal_arrays(*arrays: np.ndarray) -> None:
+    """Record the contents of ``arrays`` (running statistics) before they are updated."""
+    undo = _JOURNAL.undo
+    if undo is not None:
+        saved = [a.copy() for a in arrays]
+        undo.append(lambda: [np.copyto(a, b) for a, b in zip(arrays, saved)])
+
+
+def _journal_rng(generator: np.random.Generator) -> None:
+    """Record the state of ``generator`` before it is drawn from."""
+    undo = _JOURNAL.undo
+    if undo is not None:
+        bits = generator.bit_generator
+        state = bits.state
+        undo.append(lambda: setattr(bits, "state", state))
+
+
 def _as_buffer(name: str, value: Any) -> np.ndarray:
     if value is None or not isinstance(value, np.ndarray):
         raise TypeError(f"buffer {name!r} must be a numpy array, got {type(value).__name__}")
@@ -249,6 +304,13 @@ def _as_buffer(name: str, value: Any) -> np.ndarray:
 
 
 # -- layers -----------------------------------------------------------------------------------------
+
+
+def _rng(op: str, seed: Any) -> np.random.Generator:
+    """``_check.rng``, and a SeedSequence too (MLP seeds its layers with spawned ones)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    return _check.rng(op, seed)
 
 
 def _check_positive_int(op: str, name: str, n: Any) -> None:
@@ -269,14 +331,16 @@ class Linear(Module):
         super().__init__()
         _check_positive_int("Linear", "in_features", in_features)
         _check_positive_int("Linear", "out_features", out_features)
+        bias = _check.flag("Linear", "bias", bias)
+        rng = _rng("Linear", seed)
+        dtype = _check.float_dtype("Linear", dtype)
         self.in_features, self.out_features = int(in_features), int(out_features)
-        rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(in_features)
         self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype))
         self.bias = Parameter(rng.uniform(-bound, bound, out_features).astype(dtype)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return linear(x, self.weight, self.bias)  # tensor.linear: no F.linear wrapper in the hot path
 
     def extra_repr(self) -> str:
         bias = self.bias is not None
@@ -302,10 +366,12 @@ class BatchNorm1d(Module):
                  affine: bool = True, track_running_stats: bool = True, dtype: Any = np.float64) -> None:
         super().__init__()
         _check_positive_int("BatchNorm1d", "num_features", num_features)
-        if eps < 0:
-            raise ValueError(f"BatchNorm1d: eps must be >= 0, got {eps}")
-        if momentum is not None and not 0 <= momentum <= 1:
-            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum}")
+        eps = _check.number("BatchNorm1d", "eps", eps, low=0)
+        if momentum is not None:
+            momentum = _check.number("BatchNorm1d", "momentum", momentum, low=0, high=1)
+        affine = _check.flag("BatchNorm1d", "affine", affine)
+        track_running_stats = _check.flag("BatchNorm1d", "track_running_stats", track_running_stats)
+        dtype = _check.float_dtype("BatchNorm1d", dtype)
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(np.ones(num_features, dtype=dtype)) if affine else None
@@ -323,7 +389,7 @@ class BatchNorm1d(Module):
             self.num_batches_tracked[...] = 0
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = x if isinstance(x, Tensor) else Tensor(_as_array(x, None, "BatchNorm1d"))
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm1d: expected input of shape (N, {self.num_features}) or "
                              f"(N, {self.num_features}, L), got {x.shape}")
@@ -331,6 +397,7 @@ class BatchNorm1d(Module):
         running = (self.running_mean, self.running_var) if tracking else (None, None)
         factor = 0.0
         if self.training and tracking:
+            _journal_arrays(*running, self.num_batches_tracked)
             seen = int(self.num_batches_tracked) + 1
             factor = 1.0 / seen if self.momentum is None else self.momentum  # None: cumulative average
         out = F.batch_norm(x, *running, self.weight, self.bias, training=self.training or not tracking,
@@ -356,13 +423,24 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, seed: Any = None) -> None:
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: probability p must be in [0, 1], got {p}")
         self.p = p
-        self.generator = np.random.default_rng(seed)
+        self.generator = _rng("Dropout", seed)
+
+    @property
+    def p(self) -> float:
+        """The probability of zeroing an element, in [0, 1] (checked when set)."""
+        return self._p
+
+    @p.setter
+    def p(self, p: float) -> None:
+        object.__setattr__(self, "_p", _check.number("Dropout", "p", p, low=0, high=1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training, generator=self.generator)
+        x = x if isinstance(x, Tensor) and x.data.dtype.kind == "f" else F._tensor(x, "Dropout")
+        generator = self.generator
+        if self.training and 0.0 < self._p < 1.0:
+            _journal_rng(generator)
+        return F._dropout(x, self._p, self.training, generator)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace=False"
@@ -372,21 +450,21 @@ class ReLU(Module):
     """max(x, 0) elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return (x if isinstance(x, Tensor) else Tensor(x)).relu()
+        return (x if isinstance(x, Tensor) else Tensor(_as_array(x, None, "ReLU"))).relu()
 
 
 class Sigmoid(Module):
     """1 / (1 + e^-x) elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return (x if isinstance(x, Tensor) else Tensor(x)).sigmoid()
+        return (x if isinstance(x, Tensor) else Tensor(_as_array(x, None, "Sigmoid"))).sigmoid()
 
 
 class Tanh(Module):
     """tanh elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return (x if isinstance(x, Tensor) else Tensor(x)).tanh()
+        return (x if isinstance(x, Tensor) else Tensor(_as_array(x, None, "Tanh"))).tanh()
 
 
 class Identity(Module):
@@ -419,7 +497,14 @@ class Sequential(Module):
 
     def __getitem__(self, i: int | slice) -> Module:
         layers = list(self.children())
-        return Sequential(*layers[i]) if isinstance(i, slice) else layers[i]
+        if isinstance(i, slice):
+            return Sequential(*layers[i])
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"Sequential: index must be an int or a slice, got {type(i).__name__} "
+                            f"{_check._show(i)}")
+        if not -len(layers) <= i < len(layers):
+            raise IndexError(f"Sequential: index {i} is out of range for {len(layers)} modules")
+        return layers[i]
 
     def forward(self, x: Any) -> Any:
         for m in self.children():
@@ -448,13 +533,25 @@ class MLP(Sequential):
 
     def __init__(self, sizes: list[int], activation: str = "relu", batchnorm: bool = False,
                  dropout: float = 0.0, seed: Any = None, dtype: Any = np.float64) -> None:
-        sizes = list(sizes)
+        try:
+            if isinstance(sizes, (str, bytes, dict, set)):
+                raise TypeError
+            sizes = list(sizes)
+        except TypeError:  # not iterable (a number, a 0-d array...)
+            raise TypeError(f"MLP: sizes must be a sequence of ints, got {type(sizes).__name__} "
+                            f"{_check._show(sizes)}") from None
         if len(sizes) < 2:
             raise ValueError(f"MLP: sizes needs an input and an output size, got {sizes}")
-        if activation not in _ACTIVATIONS:
+        for n in sizes:
+            _check_positive_int("MLP", "each of sizes", n)
+        if not (isinstance(activation, str) and activation in _ACTIVATIONS):
             raise ValueError(f"MLP: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-        if not 0 <= dropout <= 1:
-            raise ValueError(f"MLP: dropout must be in [0, 1], got {dropout}")
+        batchnorm = _check.flag("MLP", "batchnorm", batchnorm)
+        dropout = _check.number("MLP", "dropout", dropout, low=0, high=1)
+        _check.rng("MLP", seed)
+        dtype = _check.float_dtype("MLP", dtype)
+        if isinstance(seed, np.random.Generator):
+            seed = seed.integers(2**63)
         # separate seed streams: the same seed gives the same weights with or without dropout
         weight_seeds, mask_seeds = (iter(s.spawn(len(sizes))) for s in np.random.SeedSequence(seed).spawn(2))
         layers: list[Module] = []
@@ -476,6 +573,7 @@ class MLP(Sequential):
 class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
+        F._check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
 
     def extra_repr(self) -> str:
@@ -508,7 +606,9 @@ class KLDivLoss(Module):
 
     def __init__(self, reduction: str = "batchmean", log_target: bool = False) -> None:
         super().__init__()
-        self.reduction, self.log_target = reduction, log_target
+        F._check_reduction("KLDivLoss", reduction, batchmean=True)
+        self.reduction = reduction
+        self.log_target = _check.flag("KLDivLoss", "log_target", log_target)
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.kl_div(input, target, self.reduction, self.log_target)
@@ -524,15 +624,18 @@ def save(module: Module, path: str | os.PathLike) -> None:
     renamed over ``path``; if anything fails on the way, ``path`` keeps its old content and the
     temporary file is removed.
     """
+    _check_module("save", module)
+    path = _check.path("save", path)
     state = module.state_dict()
-    atomic_write(path, lambda f: np.savez(f, **state))
+    atomic_write(path, lambda f: np.savez(f, **state), op="save")
 
 
 def load_into(module: Module, path: str | os.PathLike) -> Module:
     """Load a file written by :func:`save` into ``module`` (strict ``load_state_dict``); returns the
     module. A file that cannot be read, or does not fit the module, raises ValueError and leaves the
     module unchanged."""
-    path = os.fspath(path)
+    _check_module("load_into", module)
+    path = _check.path("load_into", path)
     try:
         with open(path, "rb") as f:  # closed whatever happens (np.load would leak it on errors)
             if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive, as .npz files are
@@ -541,9 +644,23 @@ def load_into(module: Module, path: str | os.PathLike) -> Module:
             with np.load(f, allow_pickle=False) as archive:
                 state = {key: archive[key] for key in archive.files}
     except FileNotFoundError:
-        raise
+        raise _os_error(FileNotFoundError, errno.ENOENT, f"load_into: no such file: {path!r}") from None
     except (OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError, zipfile.BadZipFile,
             zlib.error) as e:
         raise ValueError(f"load_into: {path!r} is not a readable tinygrad_lec model file: {e}") from None
     module.load_state_dict(state)
     return module
+
+
+def _check_module(op: str, module: Any) -> None:
+    if not isinstance(module, Module):
+        raise TypeError(f"{op}: module must be an nn.Module, got {type(module).__name__} "
+                        f"{_check._show(module)}")
+
+
+# The layers whose own forward either succeeds or changes nothing (a BatchNorm1d updates its
+# running statistics only once it succeeded): Module.__call__ need not watch them. Containers,
+# subclasses and user modules are watched, so that a later layer's failure undoes an earlier one's
+# updates. (Exact types: a subclass may override forward.)
+_ATOMIC = frozenset({Linear, BatchNorm1d, Dropout, ReLU, Sigmoid, Tanh, Identity, MSELoss, CrossEntropyLoss,
+                     BCELoss, KLDivLoss})
