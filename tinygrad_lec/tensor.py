@@ -927,6 +927,7 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     else:
         out = X @ W.T
     n_out, n_in = W.shape
+    rows = math.prod(X.shape[:-1])  # not -1 in the reshapes: that fails for a zero-size g
 
     def d_x(g: np.ndarray) -> np.ndarray:
         if pool.is_large(X.nbytes):
@@ -934,7 +935,7 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
         return g @ W
 
     def d_w(g: np.ndarray) -> np.ndarray:
-        return g.reshape(-1, n_out).T @ X.reshape(-1, n_in)
+        return g.reshape(rows, n_out).T @ X.reshape(rows, n_in)
 
     if bias is None:
         return _node("linear", out, x, d_x, weight, d_w)
@@ -942,7 +943,7 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     if not (weight.requires_grad or bias.requires_grad):
         return _node("linear", out, x, d_x, weight, None)
     return _node("linear", out, x, d_x, _Join(weight, bias),
-                 lambda g: (d_w(g), g.reshape(-1, n_out).sum(axis=0)))
+                 lambda g: (d_w(g), g.reshape(rows, n_out).sum(axis=0)))
 
 
 def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None) -> None:
