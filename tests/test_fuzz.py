@@ -68,14 +68,6 @@ COUNTS: defaultdict[str, Counter] = defaultdict(Counter)
 VIOLATIONS: defaultdict[str, Counter] = defaultdict(Counter)
 
 
-# Every family below still finds bad input that is mishandled, some in every run, some in one run
-# of several (the examples are random): issue 8, listed in RELIABILITY.md section 5. Not strict, as
-# a family with a rare bug may pass a run. Remove the marker from a family once a long collect run
-# (TINYGRAD_LEC_FUZZ_COLLECT=1, see RELIABILITY.md) finds nothing for its functions.
-KNOWN_BUGS = pytest.mark.xfail(reason="issue 8: bad input this family still mishandles (RELIABILITY.md 5)",
-                               strict=False)
-
-
 def fuzz(scale: float = 1.0) -> settings:
     """Hypothesis settings of a family: EXAMPLES (times ``scale``) examples, no deadline, and no
     shrinking unless TINYGRAD_LEC_FUZZ_SHRINK=1 (a failing family would spend minutes shrinking;
@@ -745,7 +737,6 @@ def good_loss_args(draw: Any, loss: str) -> tuple[Tensor, Any]:
     return Tensor(z, requires_grad=True), Tensor(draw(unit))
 
 
-@KNOWN_BUGS
 @fuzz(3)
 @given(st.data())
 def test_functional_losses(data):
@@ -767,7 +758,6 @@ def test_functional_losses(data):
         case.no_nan(f"F.{loss} (gradient)", *[a.grad for a in leaves(x, target)])
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_functional_activations_linear_and_dropout(data):
@@ -795,7 +785,6 @@ def test_functional_activations_linear_and_dropout(data):
         case.no_nan(f"F.{name} (gradient)", *[a.grad for a in leaves(*args)])
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_functional_batch_norm_never_half_updates_the_running_stats(data):
@@ -871,7 +860,6 @@ NN_CLASSES = ["Linear", "BatchNorm1d", "Dropout", "Sequential", "MLP", "Paramete
               "CrossEntropyLoss", "BCELoss", "KLDivLoss"]
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_nn_constructors(data):
@@ -901,7 +889,6 @@ FORWARD_NAMES = {"Linear": ("linear",), "BatchNorm1d": ("BatchNorm1d", "batch_no
                  "MLP": ("linear", "BatchNorm1d", "batch_norm", "relu", "dropout")}
 
 
-@KNOWN_BUGS
 @fuzz(3)
 @given(st.data())
 def test_nn_forward_never_half_updates_a_module(data):
@@ -928,7 +915,6 @@ LOSS_MODULES = {"MSELoss": "mse_loss", "CrossEntropyLoss": "cross_entropy", "BCE
                 "KLDivLoss": "kl_div"}
 
 
-@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_nn_loss_modules(data):
@@ -971,7 +957,6 @@ STATE_DICT_MUTATIONS = st.sampled_from([
 ])
 
 
-@KNOWN_BUGS
 @fuzz(2)
 @given(st.data())
 def test_nn_load_state_dict_is_all_or_nothing(data):
@@ -1036,7 +1021,6 @@ def _spoiled_files(directory: str, good: str) -> dict[str, Any]:
     return files
 
 
-@KNOWN_BUGS
 @fuzz()
 @given(st.data())
 def test_nn_save_and_load_into_are_all_or_nothing(data):
