@@ -8,7 +8,6 @@ class labels.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,20 +19,6 @@ from .tensor import Tensor
 __all__ = ["DataLoader", "make_moons", "make_spirals", "load_digits", "train_test_split"]
 
 
-def _show(x: Any) -> str:
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _positive_int(op: str, name: str, x: Any) -> int:
-    """An int >= 1 (or numpy integer). A real number that is not one (0, 2.5, True) is a
-    ValueError, anything else (None, "3", [3]) a TypeError."""
-    if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) and x >= 1:
-        return int(x)
-    error = ValueError if isinstance(x, numbers.Real) else TypeError
-    raise error(f"{op}: {name} must be a positive int, got {type(x).__name__} {_show(x)}")
-
-
 def _rows(op: str, name: str, a: Any, numeric: bool = False) -> np.ndarray:
     """``a`` (a Tensor or anything numpy takes) as an array of at least one dimension, its rows
     the samples; with ``numeric``, of a real numeric dtype (float, int, bool)."""
@@ -42,10 +27,10 @@ def _rows(op: str, name: str, a: Any, numeric: bool = False) -> np.ndarray:
         a = np.asarray(a.data if isinstance(a, Tensor) else a)
     except (TypeError, ValueError) as e:  # ragged nested lists
         raise ValueError(f"{op}: {name} must be an array (equal-length rows), got {type(raw).__name__} "
-                         f"{_show(raw)} ({e})") from None
+                         f"{_check.show(raw)} ({e})") from None
     if a.ndim == 0:
         raise TypeError(f"{op}: {name} must be an array with one row per sample, got "
-                        f"{type(raw).__name__} {_show(raw)}")
+                        f"{type(raw).__name__} {_check.show(raw)}")
     if numeric and a.dtype.kind not in "fiub":
         raise TypeError(f"{op}: {name} must hold real numbers (float, int or bool), got an array of dtype "
                         f"{a.dtype}")
@@ -75,7 +60,7 @@ class DataLoader:
         if len(X) != len(y):
             raise ValueError(f"DataLoader: X and y need the same number of rows, got shapes {X.shape} "
                              f"and {y.shape}")
-        batch_size = _positive_int("DataLoader", "batch_size", batch_size)
+        batch_size = _check.positive_int("DataLoader", "batch_size", batch_size)
         shuffle = _check.flag("DataLoader", "shuffle", shuffle)
         drop_last = _check.flag("DataLoader", "drop_last", drop_last)
         self.generator = _check.rng("DataLoader", seed)
@@ -134,7 +119,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
 def _dataset_options(name: str, n_samples: Any, noise: Any, seed: Any
                      ) -> tuple[int, float, np.random.Generator]:
     """n_samples, noise and the generator of a toy dataset, checked."""
-    return (_positive_int(name, "n_samples", n_samples), _check.number(name, "noise", noise, low=0.0),
+    return (_check.positive_int(name, "n_samples", n_samples), _check.number(name, "noise", noise, low=0.0),
             _check.rng(name, seed))
 
 
@@ -176,7 +161,7 @@ def make_spirals(n_samples: int = 300, n_classes: int = 3, noise: float = 0.2,
     ((30, 2), [0, 1, 2])
     """
     n_samples, noise, rng = _dataset_options("make_spirals", n_samples, noise, seed)
-    n_classes = _positive_int("make_spirals", "n_classes", n_classes)
+    n_classes = _check.positive_int("make_spirals", "n_classes", n_classes)
     counts = [n_samples // n_classes + (k < n_samples % n_classes) for k in range(n_classes)]
     Xs, ys = [], []
     for k, n in enumerate(counts):

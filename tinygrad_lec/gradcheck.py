@@ -32,11 +32,7 @@ def _is_array_node(x: Any) -> bool:
 
 def _show(x: Any) -> str:
     """A short description of a bad argument: its type and a shortened repr."""
-    try:
-        text = repr(x)
-    except Exception:  # a repr that fails (an int too long for str, a broken object)
-        text = "..."
-    return f"{type(x).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+    return f"{type(x).__name__} {_check.show(x)}"
 
 
 def _as_inputs(inputs: Any) -> list[Any]:

@@ -37,20 +37,6 @@ from . import _check
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "ExponentialLR", "InverseTimeLR"]
 
 
-def _show(x: Any) -> str:
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _positive_int(op: str, name: str, x: Any) -> int:
-    """An int >= 1 (or numpy integer). A real number that is not one (0, 1.5, True) is a
-    ValueError, anything else (None, "3", [3]) a TypeError."""
-    if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) and x >= 1:
-        return int(x)
-    error = ValueError if isinstance(x, numbers.Real) else TypeError
-    raise error(f"{op}: {name} must be a positive int, got {type(x).__name__} {_show(x)}")
-
-
 def _nonnegative(op: str, name: str, x: Any) -> float:
     return _check.number(op, name, x, low=0.0)
 
@@ -67,7 +53,7 @@ class LRScheduler:
         if not (isinstance(groups, list) and groups
                 and all(isinstance(g, dict) and "lr" in g for g in groups)):
             raise TypeError(f"{name}: expected an optimizer (with param_groups), got "
-                            f"{type(optimizer).__name__} {_show(optimizer)}")
+                            f"{type(optimizer).__name__} {_check.show(optimizer)}")
         base_lrs = [_nonnegative(name, f"the initial lr of parameter group {j}", g.get("initial_lr", g["lr"]))
                     for j, g in enumerate(groups)]
         self.optimizer = optimizer
@@ -92,8 +78,8 @@ class LRScheduler:
             if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, numbers.Real) or not (
                     math.isfinite(lr) and lr >= 0):
                 raise ValueError(f"{type(self).__name__}: the learning rate of parameter group {j} at epoch "
-                                 f"{epoch} would be {_show(lr)}, not a finite number >= 0 (base lr {base}, "
-                                 f"options {self._describe()})")
+                                 f"{epoch} would be {_check.show(lr)}, not a finite number >= 0 "
+                                 f"(base lr {base}, options {self._describe()})")
             out.append(float(lr))
         return out
 
@@ -128,15 +114,15 @@ class LRScheduler:
         own = self.state_dict()
         if not isinstance(state, dict):
             raise TypeError(f"{op}: expected a dict with the keys {sorted(own)}, got {type(state).__name__} "
-                            f"{_show(state)}")
+                            f"{_check.show(state)}")
         if set(state) != set(own):
             raise ValueError(f"{op}: expected a dict with the keys {sorted(own)}, got the keys "
-                             f"{_show(sorted(map(repr, state)))}")
+                             f"{_check.show(sorted(map(repr, state)))}")
         new: dict[str, Any] = {"last_epoch": _check.integer(op, "last_epoch", state["last_epoch"], low=0)}
         base_lrs = state["base_lrs"]
         if not isinstance(base_lrs, (list, tuple)):
             raise TypeError(f"{op}: base_lrs must be a list of numbers, got {type(base_lrs).__name__} "
-                            f"{_show(base_lrs)}")
+                            f"{_check.show(base_lrs)}")
         if len(base_lrs) != len(self.optimizer.param_groups):
             raise ValueError(f"{op}: {len(base_lrs)} base_lrs for {len(self.optimizer.param_groups)} "
                              f"parameter groups")
@@ -179,10 +165,10 @@ class LambdaLR(LRScheduler):
 class StepLR(LRScheduler):
     """``lr_k = base_lr * gamma ** (k // step_size)``: divide by 1/gamma every step_size epochs."""
 
-    _options = {"step_size": _positive_int, "gamma": _nonnegative}
+    _options = {"step_size": _check.positive_int, "gamma": _nonnegative}
 
     def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1) -> None:
-        self.step_size = _positive_int("StepLR", "step_size", step_size)
+        self.step_size = _check.positive_int("StepLR", "step_size", step_size)
         self.gamma = _nonnegative("StepLR", "gamma", gamma)
         super().__init__(optimizer)
 

@@ -47,11 +47,6 @@ def _is_value(p: Any) -> bool:
     return not isinstance(p.data, np.ndarray)
 
 
-def _show(x: Any) -> str:
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 # -- option checks: (op, option name, value) -> the value in canonical form, or TypeError/ValueError --
 
 
@@ -74,9 +69,10 @@ def _flag(op: str, key: str, x: Any) -> bool:
 def _pair(op: str, key: str, x: Any, **bounds: Any) -> tuple[float, float]:
     """A tuple or list of two real numbers, each within ``bounds`` (those of _check.number)."""
     if not isinstance(x, (tuple, list)):
-        raise TypeError(f"{op}: {key} must be a pair of numbers (a tuple), got {type(x).__name__} {_show(x)}")
+        raise TypeError(f"{op}: {key} must be a pair of numbers (a tuple), got {type(x).__name__} "
+                        f"{_check.show(x)}")
     if len(x) != 2:
-        raise ValueError(f"{op}: {key} must be a pair of numbers, got {len(x)} of them: {_show(x)}")
+        raise ValueError(f"{op}: {key} must be a pair of numbers, got {len(x)} of them: {_check.show(x)}")
     return (_check.number(op, f"{key}[0]", x[0], **bounds), _check.number(op, f"{key}[1]", x[1], **bounds))
 
 
@@ -87,14 +83,14 @@ def _betas(op: str, key: str, x: Any) -> tuple[float, float]:
 def _etas(op: str, key: str, x: Any) -> tuple[float, float]:
     minus, plus = _pair(op, key, x)
     if not 0 < minus < 1 < plus:
-        raise ValueError(f"{op}: {key} must satisfy 0 < {key}[0] < 1 < {key}[1], got {_show(x)}")
+        raise ValueError(f"{op}: {key} must satisfy 0 < {key}[0] < 1 < {key}[1], got {_check.show(x)}")
     return minus, plus
 
 
 def _step_sizes(op: str, key: str, x: Any) -> tuple[float, float]:
     low, high = _pair(op, key, x, low=0.0)
     if not low <= high:
-        raise ValueError(f"{op}: {key} must be (min, max) with 0 <= min <= max, got {_show(x)}")
+        raise ValueError(f"{op}: {key} must be (min, max) with 0 <= min <= max, got {_check.show(x)}")
     return low, high
 
 
@@ -126,7 +122,7 @@ class Optimizer:
         for i, group in enumerate(groups):
             if not isinstance(group, dict) or "params" not in group:
                 raise TypeError(f"{name}: parameter group {i} must be a dict with a 'params' entry, got "
-                                f"{type(group).__name__} {_show(group)}")
+                                f"{type(group).__name__} {_check.show(group)}")
             unknown = set(group) - set(defaults) - {"params"}
             if unknown:
                 raise ValueError(f"{name}: parameter group {i} has unknown options "
@@ -136,7 +132,7 @@ class Optimizer:
             for p in ps:
                 if not (hasattr(p, "data") and hasattr(p, "grad")):
                     raise TypeError(f"{name}: parameters need .data and .grad, got {type(p).__name__} "
-                                    f"{_show(p)}")
+                                    f"{_check.show(p)}")
                 if id(p) in seen:
                     raise ValueError(f"{name}: a parameter appears more than once")
                 seen.add(id(p))
@@ -152,12 +148,12 @@ class Optimizer:
         """``list(params)`` for an ordered iterable (not a dict or set, whose order is no order)."""
         if isinstance(params, (dict, set, frozenset, str, bytes)):
             raise TypeError(f"{name}: {what} must be an iterable of parameters or of dicts (a list), got "
-                            f"{type(params).__name__} {_show(params)}")
+                            f"{type(params).__name__} {_check.show(params)}")
         try:
             return list(params)
         except TypeError:
             raise TypeError(f"{name}: {what} must be an iterable of parameters or of dicts, got "
-                            f"{type(params).__name__} {_show(params)}") from None
+                            f"{type(params).__name__} {_check.show(params)}") from None
 
     def _canonical(self, group: dict[str, Any], name: str) -> dict[str, Any]:
         """The group's options checked and in canonical form (a new dict; ``params`` left out)."""
@@ -190,7 +186,7 @@ class Optimizer:
         not become inf)."""
         name = type(self).__name__
         not_numeric = TypeError(f"{name}: the grad of parameter {i} must be a real numeric array, got "
-                                f"{type(grad).__name__} {_show(grad)}")
+                                f"{type(grad).__name__} {_check.show(grad)}")
         try:
             a = np.asarray(grad)
         except (TypeError, ValueError):  # a ragged list
@@ -285,10 +281,10 @@ class Optimizer:
         op = f"{name}.load_state_dict"
         if not isinstance(state_dict, dict):
             raise TypeError(f"{op}: expected a dict with 'state' and 'param_groups', got "
-                            f"{type(state_dict).__name__} {_show(state_dict)}")
+                            f"{type(state_dict).__name__} {_check.show(state_dict)}")
         if "param_groups" not in state_dict or "state" not in state_dict:
             raise ValueError(f"{op}: expected a dict with 'state' and 'param_groups', got the keys "
-                             f"{_show(sorted(map(repr, state_dict)))}")
+                             f"{_check.show(sorted(map(repr, state_dict)))}")
         groups, state = state_dict["param_groups"], state_dict["state"]
         if not isinstance(groups, (list, tuple)) or not all(
                 isinstance(g, dict) and isinstance(g.get("params"), (list, tuple)) for g in groups):
@@ -340,7 +336,7 @@ class Optimizer:
                                                     high=_MAX_STEP)
                 elif not isinstance(value, np.ndarray) or value.shape != shape or value.dtype.kind != "f":
                     raise ValueError(f"{op}: state {key!r} of parameter {i} must be a floating array of "
-                                     f"shape {shape}, got {_show(value)}")
+                                     f"shape {shape}, got {_check.show(value)}")
                 else:
                     with np.errstate(over="ignore"):
                         new_entry[key] = np.array(value, dtype=dtype, copy=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from . import _check
 from .graph import Node, anomaly_error, backward_order, get_mode
 
 Number = int | float
@@ -29,20 +30,8 @@ def _domain_error(op: str, message: str) -> DomainError:
     return DomainError(f"{op}: {message}")
 
 
-def _show(x: object) -> str:
-    """repr, shortened: a bad operand may be an int of thousands of digits."""
-    if isinstance(x, int) and not -(10**50) < x < 10**50:
-        sign, digits = "-" if x < 0 else "", int(abs(x).bit_length() * 0.30103) + 1
-        if digits >= 4000:  # str() refuses ints this long (sys.set_int_max_str_digits)
-            return f"{sign}an int of about {digits} digits"
-        text = str(abs(x))
-        return f"{sign}{text[:8]}... (an int of {len(text)} digits)"
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _too_large(op: str, x: object, what: str = "operand") -> ValueError:
-    return ValueError(f"{op}: {what} {_show(x)} is too large for a float (Value holds Python floats)")
+    return ValueError(f"{op}: {what} {_check.show(x)} is too large for a float (Value holds Python floats)")
 
 
 def _to_float(x: Real, op: str) -> float:
@@ -63,9 +52,10 @@ def _as_number(x: object, op: str) -> float | None:
 def _real_pow(x: float, p: float, op: str) -> float:
     """x ** p on the reals: a clear error instead of a complex result or ZeroDivisionError."""
     if x == 0.0 and p < 0.0:
-        raise _domain_error(op, f"0 ** {_show(p)} is a pole (base 0 with a negative exponent)")
+        raise _domain_error(op, f"0 ** {_check.show(p)} is a pole (base 0 with a negative exponent)")
     if x < 0.0 and math.isfinite(p) and not float(p).is_integer():
-        raise _domain_error(op, f"{x!r} ** {_show(p)} is not real (negative base, non-integer exponent)")
+        raise _domain_error(op, f"{x!r} ** {_check.show(p)} is not real (negative base, non-integer "
+                                f"exponent)")
     try:
         return x**p
     except OverflowError:
@@ -111,7 +101,7 @@ class Value(Node):
         if type(data) is not float:
             if isinstance(data, Node) or not isinstance(data, Real):
                 raise TypeError(f"Value: data must be a real number, got {type(data).__name__}: "
-                                f"{_show(data)}")
+                                f"{_check.show(data)}")
             try:
                 data = float(data)
             except OverflowError:
@@ -271,7 +261,7 @@ class Value(Node):
             return NotImplemented
         y = self.data
         if y == 0.0:
-            raise _domain_error("/", f"division by zero ({_show(other)} / 0.0)")
+            raise _domain_error("/", f"division by zero ({_check.show(other)} / 0.0)")
         try:
             try:
                 dy = -c / (y * y)  # d/dy (c / y) = -c / y^2
