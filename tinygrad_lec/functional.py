@@ -50,7 +50,7 @@ def _check_reduction(op: str, reduction: Any, batchmean: bool = False) -> None:
     allowed = _REDUCTIONS + (("batchmean",) if batchmean else ())
     if not isinstance(reduction, str):
         raise TypeError(f"{op}: reduction must be one of {allowed}, got {type(reduction).__name__} "
-                        f"{_check._show(reduction)}")
+                        f"{_check.show(reduction)}")
     if reduction not in allowed:
         raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
 
@@ -196,7 +196,7 @@ def _labels(target: Any) -> np.ndarray:
             labels = np.array(None)  # ragged lists and the like: refused below
     if labels.dtype.kind not in "iuf":
         raise TypeError(f"cross_entropy: target must be integer class indices or float probabilities, "
-                        f"got {type(target).__name__} {_check._show(target)}"
+                        f"got {type(target).__name__} {_check.show(target)}"
                         f"{' of dtype ' + str(labels.dtype) if labels.dtype != object else ''}")
     return labels
 
@@ -406,7 +406,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, seed: int | None =
     if generator is not None:
         if not isinstance(generator, np.random.Generator):
             raise TypeError(f"dropout: generator must be a numpy Generator or None, got "
-                            f"{type(generator).__name__} {_check._show(generator)}")
+                            f"{type(generator).__name__} {_check.show(generator)}")
         if seed is not None:
             raise ValueError("dropout: give seed or generator, not both")
     elif not (seed is None or isinstance(seed, np.random.Generator)

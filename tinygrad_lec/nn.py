@@ -501,7 +501,7 @@ class Sequential(Module):
             return Sequential(*layers[i])
         if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
             raise TypeError(f"Sequential: index must be an int or a slice, got {type(i).__name__} "
-                            f"{_check._show(i)}")
+                            f"{_check.show(i)}")
         if not -len(layers) <= i < len(layers):
             raise IndexError(f"Sequential: index {i} is out of range for {len(layers)} modules")
         return layers[i]
@@ -539,7 +539,7 @@ class MLP(Sequential):
             sizes = list(sizes)
         except TypeError:  # not iterable (a number, a 0-d array...)
             raise TypeError(f"MLP: sizes must be a sequence of ints, got {type(sizes).__name__} "
-                            f"{_check._show(sizes)}") from None
+                            f"{_check.show(sizes)}") from None
         if len(sizes) < 2:
             raise ValueError(f"MLP: sizes needs an input and an output size, got {sizes}")
         for n in sizes:
@@ -655,7 +655,7 @@ def load_into(module: Module, path: str | os.PathLike) -> Module:
 def _check_module(op: str, module: Any) -> None:
     if not isinstance(module, Module):
         raise TypeError(f"{op}: module must be an nn.Module, got {type(module).__name__} "
-                        f"{_check._show(module)}")
+                        f"{_check.show(module)}")
 
 
 # The layers whose own forward either succeeds or changes nothing (a BatchNorm1d updates its
