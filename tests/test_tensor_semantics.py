@@ -2,6 +2,7 @@
 dtypes, backward's contract, accumulation, graph building, conversions, constructors, errors,
 ties and extreme logits, gradcheck and testing.tensors."""
 
+import itertools
 import math
 
 import numpy as np
@@ -524,3 +525,29 @@ def test_a_tensor_times_itself_keeps_both_edges_and_the_exact_gradient(x, seed):
     assert out.parents == (t, t)
     out.backward(g)
     np.testing.assert_array_equal(t.grad, g * x + g * x)
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["small", "pooled"])
+def test_gradients_borrowed_along_identity_edges_end_in_arrays_of_their_own(large):
+    """``+`` and ``-`` hand the upstream gradient on as it is; the receiving node borrows that
+    array for the rest of the pass (no copy), and a second contribution or the end of the pass
+    gives it one of its own: afterwards no two gradients share memory, and the values are
+    those of plain accumulation."""
+    n = 20_000 if large else 3
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal(n), requires_grad=True)
+    c = Tensor(rng.standard_normal(n), requires_grad=True)
+    y = x + 1.0  # y borrows z's gradient, x borrows y's: a chain of identity edges
+    z = y - c
+    w = (x - x.mean()) * 2.0 + z  # x: identity, then mean's and the first product's contributions
+    g = rng.standard_normal(n)
+    w.backward(g)
+    grads = {"x": x.grad, "c": c.grad, "y": y.grad, "z": z.grad, "w": w.grad}
+    for (a, ga), (b, gb) in itertools.combinations(grads.items(), 2):
+        assert not np.shares_memory(ga, gb), f"{a}.grad shares memory with {b}.grad"
+    np.testing.assert_allclose(x.grad, g + 2 * (g - g.mean()), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(c.grad, -g)
+    np.testing.assert_array_equal(y.grad, g)
+    before = x.grad.copy()
+    (x + 0.0).backward(g)  # a leaf that had a gradient: its own array, summed into
+    np.testing.assert_array_equal(x.grad, before + g)

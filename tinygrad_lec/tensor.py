@@ -333,19 +333,21 @@ class Tensor(Node):
         order, leaves, saved = backward_order(self)
         self.grad = seed
         mode = get_mode()
+        borrowed: dict[int, tuple[Tensor, np.ndarray]] = {}  # see _accumulate
         try:
             if mode is not None and mode.anomaly:
-                _checked_backward(order)
+                _checked_backward(order, borrowed)
             else:
                 for v in order:  # the chain rule, one vector-Jacobian product per operand
                     g = v.grad
                     if v._da is not None:
-                        _accumulate(v._a, v._da(g), g)
+                        _accumulate(v._a, v._da(g), g, borrowed)
                     if v._db is not None:
-                        _accumulate(v._b, v._db(g), g)
+                        _accumulate(v._b, v._db(g), g, borrowed)
         except BaseException:  # leaves keep what they had
             for v, before in zip(leaves, saved):
                 v.grad = before
+            _own_borrowed(borrowed)
             raise
         for v, before in zip(leaves, saved):  # what they had + this pass's total
             if before is not None and v.grad is not None:
@@ -353,6 +355,7 @@ class Tensor(Node):
                 v.grad = before
             elif before is not None:
                 v.grad = before
+        _own_borrowed(borrowed)
 
     # -- elementwise binary ops: (result, vjp for each operand) ---------------------------
 
@@ -717,7 +720,7 @@ def _describe(tensors: list[Any]) -> str:
     return "; ".join(out)
 
 
-def _checked_backward(order: list[Tensor]) -> None:
+def _checked_backward(order: list[Tensor], borrowed: dict[int, tuple[Tensor, np.ndarray]]) -> None:
     """The chain rule as in :meth:`Tensor.backward`, checking every gradient an op passes on."""
     for v in order:
         g = v.grad
@@ -731,7 +734,7 @@ def _checked_backward(order: list[Tensor]) -> None:
                     raise anomaly_error("backward", v.op, v.scope, v.label,
                                         f"{_non_finite(part)} of the gradient for operand {i + 1}",
                                         _describe([p for p in (v._a, v._b) if p is not None]))
-            _accumulate(parent, contribution, g)
+            _accumulate(parent, contribution, g, borrowed)
 
 
 def _unary(op: str, a: Tensor, data: np.ndarray, vjp: Vjp) -> Tensor:
@@ -952,13 +955,18 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
                  lambda g: (d_w(g), g.reshape(rows, n_out).sum(axis=0)))
 
 
-def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None) -> None:
+def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None,
+                borrowed: dict[int, tuple[Tensor, np.ndarray]] | None = None) -> None:
     """Add one gradient contribution to ``t.grad`` (summing away broadcast axes, in t's dtype).
 
-    The first contribution is stored as it is unless it may share memory with the upstream
-    gradient (identity, reshape and transpose rules return views of it) or is read-only: then
-    it is copied, so that no two gradients ever share memory and later in-place additions
-    touch only this tensor's gradient.
+    A first contribution that is the upstream gradient itself (an identity rule: ``+``, ``-``)
+    is borrowed, not copied: ``t.grad`` is the upstream array for now, noted in ``borrowed``. A
+    second contribution then goes into a fresh array (``contribution += borrowed`` when the
+    contribution is ours), and :func:`_own_borrowed` copies whatever is still borrowed when the
+    pass ends; so no two gradients share memory afterwards, and a leaf (``x`` in ``x - mean(x)``)
+    is spared one full-size copy. Any other first contribution is stored as it is unless it may
+    share memory with the upstream gradient (reshape and transpose rules return views of it) or
+    is read-only: then it is copied.
     """
     if type(t) is _Join:  # its only consumer hands it the pair of gradients, once
         t.grad = contribution
@@ -970,6 +978,10 @@ def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None
         del full
     g = t.grad
     if g is None:
+        if contribution is upstream and borrowed is not None and contribution.dtype == t.data.dtype:
+            t.grad = contribution
+            borrowed[id(t)] = (t, contribution)
+            return
         # A fresh array (base None) that is not the upstream array itself is ours to keep;
         # numpy hands 0-d results back as scalars, which become arrays here.
         if (contribution is upstream or type(contribution) is not np.ndarray
@@ -982,9 +994,28 @@ def _accumulate(t: Tensor, contribution: np.ndarray, upstream: np.ndarray | None
             else:
                 contribution = np.array(contribution, dtype=t.data.dtype, copy=True)
         t.grad = contribution
+    elif borrowed and borrowed.pop(id(t), None) is not None:  # g is another node's gradient
+        if (contribution is not upstream and type(contribution) is np.ndarray and contribution.base is None
+                and contribution.flags.writeable and contribution.dtype == g.dtype):
+            contribution += g  # a fresh array of ours: the sum goes there
+            t.grad = contribution
+        else:
+            out = pool.empty(g.shape, g.dtype) if pool.is_large(g.nbytes) else np.empty_like(g)
+            t.grad = np.add(g, contribution, out=out)
     else:
         g += contribution
         pool.recycle(contribution, 1)  # a large temporary nobody else holds goes back to the pool
+
+
+def _own_borrowed(borrowed: dict[int, tuple[Tensor, np.ndarray]]) -> None:
+    """End of a pass: a gradient still borrowed from its upstream node gets a copy of its own."""
+    for t, array in borrowed.values():
+        if t.grad is array:
+            if pool.is_large(array.nbytes):
+                t.grad = pool.empty(array.shape, array.dtype)
+                np.copyto(t.grad, array)
+            else:
+                t.grad = array.copy()
 
 
 def _own_data(t: Any) -> np.ndarray:
