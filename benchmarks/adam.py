@@ -51,17 +51,34 @@ On this shared 2-core machine, torch-loop and torch-default (the same code on CP
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import resource
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
+from _harness import (
+    adam_foreach_default,
+    add_samples,
+    add_threads_argument,
+    add_timing_arguments,
+    agrees,
+    machine_line,
+    median_times,
+    median_us,
+    print_load_at_end,
+    profile_steps,
+    quick_timing,
+    rel_diff,
+    reply,
+    rounds,
+    run_worker,
+    set_torch_threads,
+    thread_env,
+    time_steps,
+    tolerance,
+    verdict,
+)
 from tensor_mlp import BETAS, EPS, LR_ADAM, MLP_SIZES, init_params
 
 ENGINES = ["numpy", "numpy-fold", "ours", "torch-loop", "torch-default", "torch-foreach", "torch-fused"]
@@ -186,16 +203,7 @@ BUILDERS: dict[str, Callable[[], Engine]] = {
 
 
 def torch_info(threads: int) -> dict:
-    import torch
-    from torch.optim import optimizer
-
-    torch.set_num_threads(threads)
-    p = [torch.zeros(1, requires_grad=True)]
-    try:  # what Adam(foreach=None) picks for CPU tensors (a private helper)
-        foreach = optimizer._default_to_fused_or_foreach(p, False, False)[1]
-    except Exception:
-        foreach = "unknown"
-    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "default_foreach": foreach}
+    return {**set_torch_threads(threads), "default_foreach": adam_foreach_default()}
 
 
 # -- the agreement check --------------------------------------------------------------------------
@@ -216,11 +224,9 @@ def check(threads: int) -> dict:
     base = results["numpy"]
     report: dict = {"info": info, "engines": {}}
     for e in ENGINES:
-        ok = all(bool(np.all(np.abs(a - b) <= RTOL * np.abs(b) + RTOL * np.max(np.abs(b))))
-                 for a, b in zip(results[e], base))
-        params = max(float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in zip(results[e], base))
-        update = max(float(np.max(np.abs((a - p0) - (b - p0))) / np.max(np.abs(b - p0)))
-                     for a, b, p0 in zip(results[e], base, initial))
+        ok = all(agrees(a, b, RTOL) for a, b in zip(results[e], base))
+        params = max(rel_diff(a, b) for a, b in zip(results[e], base))
+        update = max(rel_diff(a - p0, b - p0) for a, b, p0 in zip(results[e], base, initial))
         report["engines"][e] = {"ok": ok, "params": params, "update": update, "grads_untouched": untouched[e]}
     return report
 
@@ -228,58 +234,24 @@ def check(threads: int) -> dict:
 # -- worker and driver ----------------------------------------------------------------------------
 
 
-def minor_faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def measure(step: Callable[[], None], warmup: float, budget: float) -> dict:
-    step()  # creates the optimizer state
-    t_end = time.perf_counter() + warmup
-    while time.perf_counter() < t_end:
-        step()
-    times, faults = [], []
-    t_end = time.perf_counter() + budget
-    while len(times) < 3 or (time.perf_counter() < t_end and len(times) < 100_000):
-        f0 = minor_faults()
-        t0 = time.perf_counter()
-        step()
-        t1 = time.perf_counter()
-        faults.append(minor_faults() - f0)
-        times.append(t1 - t0)
-    return {"times": times, "faults": faults}
-
-
 def worker(engine: str, threads: int, warmup: float, budget: float) -> dict:
     info = torch_info(threads) if engine.startswith("torch") else {}
-    return {"info": info, **measure(BUILDERS[engine]()[0], warmup, budget)}
+    step = BUILDERS[engine]()[0]
+    step()  # creates the optimizer state
+    return {"info": info, **time_steps(step, warmup, budget)}
 
 
 def run(args: list[str], env: dict) -> dict:
-    cmd = [sys.executable, __file__, *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        sys.exit(f"worker {' '.join(args)} failed:\n{out.stderr}")
-    return json.loads(out.stdout)
+    return run_worker(__file__, args, env, name=" ".join(args))
 
 
 # -- diagnostics ----------------------------------------------------------------------------------
 
 
 def profile(engine: str, steps: int = 2000) -> None:
-    import cProfile
-    import pstats
-
-    step = BUILDERS[engine]()[0]
-    for _ in range(50):
-        step()
-    prof = cProfile.Profile()
-    prof.enable()
-    for _ in range(steps):
-        step()
-    prof.disable()
-    print(f"cProfile of {steps} steps of {engine} (times are totals over the steps; numpy's ufuncs "
-          "called through operators are not listed: their time is in the caller's tottime)")
-    pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+    profile_steps(BUILDERS[engine]()[0], steps, 50, 20,
+                  f"cProfile of {steps} steps of {engine} (times are totals over the steps; numpy's ufuncs "
+                  "called through operators are not listed: their time is in the caller's tottime)")
 
 
 class Counting(np.ndarray):
@@ -349,15 +321,8 @@ def breakdown(steps: int = 2000) -> None:
     so the same Python work: the fixed overhead), against the numpy engine."""
     from tinygrad_lec import Tensor, optim
 
-    def median_us(step: Callable[[], None]) -> float:
-        for _ in range(100):
-            step()
-        ts = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            step()
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts) * 1e6
+    def median(step: Callable[[], None]) -> float:
+        return median_us(step, steps, 100)
 
     def ours_on(params, grads) -> Callable[[], None]:
         ps = [Tensor(p, requires_grad=True) for p in params]
@@ -368,16 +333,15 @@ def breakdown(steps: int = 2000) -> None:
     params, grads = problem()
     tiny = [np.zeros(1, np.float32) for _ in params], [np.full(1, 1e-3, np.float32) for _ in params]
     rows = {
-        "ours, MLP parameters": median_us(ours_on(params, grads)),
-        "ours, six 1-element parameters (fixed overhead)": median_us(ours_on(*tiny)),
-        "numpy engine, MLP parameters": median_us(NumpyAdam(*problem()).step),
-        "numpy-fold engine, MLP parameters": median_us(NumpyAdamFold(*problem()).step),
-        "numpy engine, six 1-element parameters": median_us(NumpyAdam(*tiny).step),
+        "ours, MLP parameters": median(ours_on(params, grads)),
+        "ours, six 1-element parameters (fixed overhead)": median(ours_on(*tiny)),
+        "numpy engine, MLP parameters": median(NumpyAdam(*problem()).step),
+        "numpy-fold engine, MLP parameters": median(NumpyAdamFold(*problem()).step),
+        "numpy engine, six 1-element parameters": median(NumpyAdam(*tiny).step),
     }
     big = params[0]
-    rows["one full pass on W1: np.multiply(W1, 0.5, out=W1)"] = median_us(
-        lambda: np.multiply(big, 0.5, out=big))
-    rows["one allocating pass on W1: W1 * 0.5"] = median_us(lambda: big * 0.5)
+    rows["one full pass on W1: np.multiply(W1, 0.5, out=W1)"] = median(lambda: np.multiply(big, 0.5, out=big))
+    rows["one allocating pass on W1: W1 * 0.5"] = median(lambda: big * 0.5)
     print(f"medians of {steps} steps, microseconds")
     for k, v in rows.items():
         print(f"  {k:55s} {v:9.1f}")
@@ -386,30 +350,24 @@ def breakdown(steps: int = 2000) -> None:
 # -- main -----------------------------------------------------------------------------------------
 
 
-def verdict(ratio: float, peer: str) -> str:
-    target = TARGETS[peer]
-    met = ratio < target if peer in STRICT else ratio <= target
-    return f"target {'<' if peer in STRICT else '<='} {target:g}: {'met' if met else 'MISSED'}"
+def peer_verdict(ratio: float, peer: str) -> str:
+    return verdict(ratio, TARGETS[peer], strict=peer in STRICT)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--budget", type=float, default=1.0, help="seconds of timed steps per run")
-    ap.add_argument("--warmup", type=float, default=0.3, help="seconds of warm-up steps per run")
-    ap.add_argument("--quick", action="store_true", help="1 round, 0.2 s per run")
-    ap.add_argument("--threads", type=int, default=1, help="threads for every engine (OPENBLAS_NUM_THREADS, "
-                    "OMP_NUM_THREADS, MKL_NUM_THREADS, torch.set_num_threads); default 1")
+    add_timing_arguments(ap, rounds=5, budget=1.0)
+    add_threads_argument(ap)
     ap.add_argument("--profile", metavar="ENGINE", choices=ENGINES, help="cProfile one engine's step")
     ap.add_argument("--temporaries", action="store_true", help="count the arrays a step allocates")
     ap.add_argument("--breakdown", action="store_true", help="ours: fixed overhead vs elementwise work")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker == "check":
-        print(json.dumps(check(args.threads)))
+        reply(check(args.threads))
         return
     if args.worker:
-        print(json.dumps(worker(args.worker, args.threads, args.warmup, args.budget)))
+        reply(worker(args.worker, args.threads, args.warmup, args.budget))
         return
     if args.profile or args.temporaries or args.breakdown:
         if args.profile and args.profile.startswith("torch"):
@@ -421,15 +379,11 @@ def main() -> None:
         else:
             breakdown()
         return
-    if args.quick:
-        args.rounds, args.budget, args.warmup = 1, 0.2, 0.05
+    quick_timing(args)
 
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(args.threads)
+    env = thread_env(args.threads)
     n_params = sum(p.size for p in problem()[0])
-    print(f"python {sys.version.split()[0]}; numpy {np.__version__}; {os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.2f}; threads {args.threads} for every engine")
+    print(f"{machine_line()}; threads {args.threads} for every engine")
     print(f"one Adam step over the MLP {'-'.join(map(str, MLP_SIZES))}'s {n_params:,} float32 parameters "
           f"(6 arrays), fixed gradients; {args.rounds} rounds x {len(ENGINES)} engines, each run in a fresh "
           f"interpreter: {args.warmup} s warm-up, {args.budget} s of timed steps; medians over all timed "
@@ -447,22 +401,19 @@ def main() -> None:
               f"gradients untouched: {'yes' if r['grads_untouched'] else 'NO'}")
     bad = [e for e in ENGINES if not (report["engines"][e]["ok"] and report["engines"][e]["grads_untouched"])]
     if bad:
-        sys.exit(f"\nFAILED: {', '.join(bad)} disagree(s) with the numpy engine (tolerance |a - b| <= "
-                 f"{RTOL:g} |b| + {RTOL:g} max|b|) or changed the gradients: no timing")
-    print(f"  all agree (|a - b| <= {RTOL:g} |b| + {RTOL:g} max|b| elementwise)", flush=True)
+        sys.exit(f"\nFAILED: {', '.join(bad)} disagree(s) with the numpy engine (tolerance "
+                 f"{tolerance(RTOL)}) or changed the gradients: no timing")
+    print(f"  all agree ({tolerance(RTOL)} elementwise)", flush=True)
 
     res: dict[str, dict] = {e: {"times": [], "faults": [], "rounds": []} for e in ENGINES}
-    for r in range(args.rounds):
-        order = ENGINES[r % len(ENGINES):] + ENGINES[:r % len(ENGINES)]  # rotate who runs first
+    for order in rounds(args.rounds, ENGINES):
         for e in order:
             out = run(["--worker", e, "--threads", str(args.threads), "--warmup", str(args.warmup),
                        "--budget", str(args.budget)], env)
-            res[e]["times"] += out["times"]
-            res[e]["faults"] += out["faults"]
+            add_samples(res[e], out)
             res[e]["rounds"].append(statistics.median(out["times"]))
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
-    med = {e: statistics.median(v["times"]) * 1e6 for e, v in res.items()}
+    med = median_times(res, 1e6)
     print(f"\n  {'engine':14s} {'us/step':>9s} {'p25':>8s} {'p75':>8s} {'steps':>7s} {'faults/step':>12s} "
           f"{'ours / engine':>14s}")
     for e in ENGINES:
@@ -475,13 +426,13 @@ def main() -> None:
     met = []
     for peer in TARGETS:
         ratio = med["ours"] / med[peer]
-        met.append("MISSED" not in verdict(ratio, peer))
+        met.append("MISSED" not in peer_verdict(ratio, peer))
         per_round = [a / b for a, b in zip(res["ours"]["rounds"], res[peer]["rounds"])]
-        held = sum("MISSED" not in verdict(r, peer) for r in per_round)
-        print(f"  ours / {peer:14s} = {ratio:6.3f}  ({verdict(ratio, peer)})  "
+        held = sum("MISSED" not in peer_verdict(r, peer) for r in per_round)
+        print(f"  ours / {peer:14s} = {ratio:6.3f}  ({peer_verdict(ratio, peer)})  "
               f"[rounds {min(per_round):.3f} to {max(per_round):.3f}, held in {held}/{len(per_round)}]")
     print(f"  ours meets every target: {'yes' if all(met) else 'NO'}")
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    print_load_at_end()
 
 
 if __name__ == "__main__":

@@ -40,16 +40,34 @@ are resource.getrusage minor faults around each timed step.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
+from _harness import (
+    add_samples,
+    add_threads_argument,
+    add_timing_arguments,
+    agrees,
+    machine_line,
+    median_times,
+    median_us,
+    minor_faults,
+    print_load_at_end,
+    profile_steps,
+    quick_timing,
+    rel_diff,
+    reply,
+    rounds,
+    run_worker,
+    set_torch_threads,
+    thread_env,
+    time_steps,
+    tolerance,
+    verdict,
+)
 
 ENGINES = ["numpy", "ours", "ours-module", "torch", "torch-prim"]
 B, C = 256, 512
@@ -202,13 +220,6 @@ BUILDERS: dict[str, Callable[[], Step]] = {
 }
 
 
-def set_torch_threads(threads: int) -> dict:
-    import torch
-
-    torch.set_num_threads(threads)
-    return {"torch_threads": torch.get_num_threads(), "torch": torch.__version__}
-
-
 # -- the agreement check --------------------------------------------------------------------------
 
 
@@ -222,25 +233,20 @@ def check(threads: int) -> dict:
         first, second = step(True), step(True)
         repeat = max(float(np.max(np.abs(a - b))) for a, b in zip(first, second))
         results[e] = second
-        report[e] = {"repeat": repeat,
-                     "vs_float64": [float(np.max(np.abs(a - r)) / np.max(np.abs(r)))
-                                    for a, r in zip(second, ref64)]}
+        report[e] = {"repeat": repeat, "vs_float64": [rel_diff(a, r) for a, r in zip(second, ref64)]}
         if e == "ours-module":
             bn = step.module  # type: ignore[attr-defined]
             x = problem()[0].astype(np.float64)
             w = 1.0 - (1.0 - MOMENTUM) ** CHECK_STEPS  # r_k = (1 - m)^k r_0 + (1 - (1 - m)^k) stat
             want_mean = w * x.mean(axis=0)
             want_var = (1.0 - w) * 1.0 + w * x.var(axis=0, ddof=1)
-            report[e]["running"] = max(
-                float(np.max(np.abs(bn.running_mean - want_mean) / np.max(np.abs(want_mean)))),
-                float(np.max(np.abs(bn.running_var - want_var) / np.max(np.abs(want_var)))))
+            report[e]["running"] = max(rel_diff(bn.running_mean, want_mean),
+                                       rel_diff(bn.running_var, want_var))
             report[e]["batches_tracked"] = int(bn.num_batches_tracked)
     base = results["numpy"]
     for e in ENGINES:
-        ok = [bool(np.all(np.abs(a - b) <= RTOL * np.abs(b) + RTOL * np.max(np.abs(b))))
-              for a, b in zip(results[e], base)]
-        report[e]["vs_numpy"] = [float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-                                 for a, b in zip(results[e], base)]
+        ok = [agrees(a, b, RTOL) for a, b in zip(results[e], base)]
+        report[e]["vs_numpy"] = [rel_diff(a, b) for a, b in zip(results[e], base)]
         report[e]["ok"] = all(ok) and report[e]["repeat"] == 0.0 and report[e].get("running", 0.0) <= 1e-5
     return report
 
@@ -248,53 +254,18 @@ def check(threads: int) -> dict:
 # -- worker and driver ----------------------------------------------------------------------------
 
 
-def minor_faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def measure(step: Step, warmup: float, budget: float) -> dict:
-    t_end = time.perf_counter() + warmup
-    while time.perf_counter() < t_end:
-        step(False)
-    times, faults = [], []
-    t_end = time.perf_counter() + budget
-    while len(times) < 3 or (time.perf_counter() < t_end and len(times) < 100_000):
-        f0 = minor_faults()
-        t0 = time.perf_counter()
-        step(False)
-        t1 = time.perf_counter()
-        faults.append(minor_faults() - f0)
-        times.append(t1 - t0)
-    return {"times": times, "faults": faults}
-
-
 def worker(engine: str, threads: int, warmup: float, budget: float) -> dict:
     info = set_torch_threads(threads) if engine.startswith("torch") else {}
-    return {"info": info, **measure(BUILDERS[engine](), warmup, budget)}
+    return {"info": info, **time_steps(BUILDERS[engine](), warmup, budget)}  # step() is step(False)
 
 
 def run(args: list[str], env: dict) -> dict:
-    cmd = [sys.executable, __file__, *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        sys.exit(f"worker {' '.join(args)} failed:\n{out.stderr}")
-    return json.loads(out.stdout)
+    return run_worker(__file__, args, env, name=" ".join(args))
 
 
 def profile(engine: str, steps: int = 500) -> None:
-    import cProfile
-    import pstats
-
-    step = BUILDERS[engine]()
-    for _ in range(50):
-        step(False)
-    prof = cProfile.Profile()
-    prof.enable()
-    for _ in range(steps):
-        step(False)
-    prof.disable()
-    print(f"cProfile of {steps} steps of {engine} (times are totals over the steps)")
-    pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+    profile_steps(BUILDERS[engine](), steps, 50, 30,
+                  f"cProfile of {steps} steps of {engine} (times are totals over the steps)")
 
 
 def breakdown(steps: int = 300) -> None:
@@ -387,18 +358,8 @@ def breakdown(steps: int = 300) -> None:
             vjp.clear()
             vjp_faults.clear()
 
-    def pass_cost(fn) -> float:
-        for _ in range(30):
-            fn()
-        ts = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts) * 1e6
-
-    full = pass_cost(lambda: x * G)
-    red = pass_cost(lambda: x.sum(axis=0))
+    full = median_us(lambda: x * G, steps, 30)  # the cost of one full-size numpy pass
+    red = median_us(lambda: x.sum(axis=0), steps, 30)
     us = {k: statistics.median(v) * 1e6 for k, v in {**totals, **fwd, **vjp}.items()}
     nf = {k: statistics.fmean(v) for k, v in {**faults, **vjp_faults}.items()}
     print(f"ours, {steps} steps: median microseconds and mean minor page faults; one full-size numpy "
@@ -415,27 +376,19 @@ def breakdown(steps: int = 300) -> None:
     print(f"    {'(outside the vjps)':32s} {rest:8.1f} us {rest_faults:7.1f} faults")
 
 
-def verdict(ratio: float, target: float) -> str:
-    return f"target <= {target:g}: {'met' if ratio <= target else 'MISSED'}"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--budget", type=float, default=1.0, help="seconds of timed steps per run")
-    ap.add_argument("--warmup", type=float, default=0.3, help="seconds of warm-up steps per run")
-    ap.add_argument("--quick", action="store_true", help="1 round, 0.2 s per run")
-    ap.add_argument("--threads", type=int, default=1, help="threads for every engine (OPENBLAS_NUM_THREADS, "
-                    "OMP_NUM_THREADS, MKL_NUM_THREADS, torch.set_num_threads); default 1")
+    add_timing_arguments(ap, rounds=5, budget=1.0)
+    add_threads_argument(ap)
     ap.add_argument("--profile", metavar="ENGINE", choices=ENGINES, help="cProfile one engine's step")
     ap.add_argument("--breakdown", action="store_true", help="ours: time of each forward op and vjp")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker == "check":
-        print(json.dumps(check(args.threads)))
+        reply(check(args.threads))
         return
     if args.worker:
-        print(json.dumps(worker(args.worker, args.threads, args.warmup, args.budget)))
+        reply(worker(args.worker, args.threads, args.warmup, args.budget))
         return
     if args.profile or args.breakdown:
         # in this interpreter (numpy's elementwise ops and reductions use no BLAS threads)
@@ -446,14 +399,10 @@ def main() -> None:
         else:
             breakdown()
         return
-    if args.quick:
-        args.rounds, args.budget, args.warmup = 1, 0.2, 0.05
+    quick_timing(args)
 
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(args.threads)
-    print(f"python {sys.version.split()[0]}; numpy {np.__version__}; {os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.2f}; threads {args.threads} for every engine")
+    env = thread_env(args.threads)
+    print(f"{machine_line()}; threads {args.threads} for every engine")
     print(f"BatchNorm of ({B}, {C}) float32, training, forward + backward with a fixed upstream "
           f"gradient; {args.rounds} rounds x {len(ENGINES)} engines, each run in a fresh interpreter: "
           f"{args.warmup} s warm-up, {args.budget} s of timed steps; medians over all timed steps")
@@ -471,26 +420,22 @@ def main() -> None:
               + "".join(f"{v:10.1e}" for v in r["vs_float64"]) + extra)
     bad = [e for e in ENGINES if not report[e]["ok"]]
     if bad:
-        sys.exit(f"\nFAILED: {', '.join(bad)} disagree(s) with the numpy engine (tolerance |a - b| <= "
-                 f"{RTOL:g} |b| + {RTOL:g} max|b|), or a second step differs from the first, or the "
-                 "running statistics are wrong: no timing")
-    print(f"  all agree (|a - b| <= {RTOL:g} |b| + {RTOL:g} max|b|; the second step repeats the first)",
-          flush=True)
+        sys.exit(f"\nFAILED: {', '.join(bad)} disagree(s) with the numpy engine (tolerance "
+                 f"{tolerance(RTOL)}), or a second step differs from the first, or the running statistics "
+                 "are wrong: no timing")
+    print(f"  all agree ({tolerance(RTOL)}; the second step repeats the first)", flush=True)
 
     res: dict[str, dict] = {e: {"times": [], "faults": [], "info": {}} for e in ENGINES}
-    for r in range(args.rounds):
-        order = ENGINES[r % len(ENGINES):] + ENGINES[:r % len(ENGINES)]  # rotate who runs first
+    for order in rounds(args.rounds, ENGINES):
         for e in order:
             out = run(["--worker", e, "--threads", str(args.threads), "--warmup", str(args.warmup),
                        "--budget", str(args.budget)], env)
-            res[e]["times"] += out["times"]
-            res[e]["faults"] += out["faults"]
+            add_samples(res[e], out)
             res[e]["info"] = out["info"]
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
     info = res["torch"]["info"]
     print(f"torch {info['torch']}, set_num_threads({args.threads}) (torch reports {info['torch_threads']})")
 
-    med = {e: statistics.median(v["times"]) * 1e3 for e, v in res.items()}
+    med = median_times(res, 1e3)
     print(f"\n  {'engine':12s} {'ms/step':>9s} {'steps':>7s} {'faults/step':>12s} {'ours / engine':>14s}"
           f" {'ours-module / engine':>21s}")
     for e in ENGINES:
@@ -505,7 +450,7 @@ def main() -> None:
             ratio = med[who] / med[peer]
             print(f"  {who:11s} / {peer:10s} = {ratio:6.3f}  ({verdict(ratio, target)})")
     print(f"  ours meets both targets: {'yes' if met else 'NO'}")
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    print_load_at_end()
 
 
 if __name__ == "__main__":

@@ -16,14 +16,12 @@ interior node is gone after the ``del``. tests/test_reliability.py checks the fr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import statistics
-import subprocess
-import sys
 import time
 import weakref
+
+from _harness import PYTHON, field_medians, reply, run_worker
 
 
 def measure(kind: str, nodes: int) -> dict:
@@ -56,9 +54,7 @@ def np_version() -> str:
 
 
 def run(kind: str, nodes: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", kind, str(nodes)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+    return run_worker(__file__, ["--worker", kind, str(nodes)])
 
 
 def main() -> None:
@@ -70,7 +66,7 @@ def main() -> None:
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(measure(args.worker[0], int(args.worker[1]))))
+        reply(measure(args.worker[0], int(args.worker[1])))
         return
     if args.quick:
         args.nodes, args.rounds = [25_000, 100_000], 1
@@ -78,7 +74,7 @@ def main() -> None:
     for _ in range(args.rounds):  # interleaved, so that a slow moment of the machine hits every case
         for key in runs:
             runs[key].append(run(*key))
-    print(f"python {sys.version.split()[0]}, numpy {np_version()}, {platform.machine()}, "
+    print(f"python {PYTHON}, numpy {np_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs; medians of {args.rounds} fresh interpreters, GC on")
     print(f"{'kind':7} {'nodes':>10} {'build s':>8} {'backward s':>10} {'free s':>7} {'free ns/node':>12}"
           "  freed")
@@ -86,7 +82,7 @@ def main() -> None:
         free = {}
         for n in args.nodes:
             r = runs[(kind, n)]
-            med = {k: statistics.median(x[k] for x in r) for k in ("build", "backward", "free")}
+            med = field_medians(r, ("build", "backward", "free"))
             free[n] = med["free"]
             freed = all(x["freed"] and x["grad_ok"] for x in r)
             print(f"{kind:7} {r[0]['nodes']:>10,} {med['build']:8.3f} {med['backward']:10.3f} "

@@ -12,11 +12,11 @@ interleaved rounds; medians are printed.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import subprocess
 import sys
 import time
+
+from _harness import PYTHON, field_medians, reply, run_worker
 
 
 def chain(Value, n: int):
@@ -71,9 +71,7 @@ def micrograd_depth() -> dict:
 
 
 def run(what: str, n: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", what, "--ops", str(2 * n)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+    return run_worker(__file__, ["--worker", what, "--ops", str(2 * n)])
 
 
 def main() -> None:
@@ -85,15 +83,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         fn = {"time": time_ours, "memory": memory_ours, "micrograd": lambda n: micrograd_depth()}
-        print(json.dumps(fn[args.worker](args.ops // 2)))
+        reply(fn[args.worker](args.ops // 2))
         return
     if args.quick:
         args.ops, args.rounds = 100_000, 1
     args.n = args.ops // 2
     runs = [run("time", args.n) for _ in range(args.rounds)]
-    med = {k: statistics.median(r[k] for r in runs) for k in ("forward", "backward", "free")}
+    med = field_medians(runs, ("forward", "backward", "free"))
     mem = run("memory", min(args.n, 200_000))
-    print(f"python {sys.version.split()[0]}; chain of {2 * args.n:,} ops ({args.n:,} steps); "
+    print(f"python {PYTHON}; chain of {2 * args.n:,} ops ({args.n:,} steps); "
           f"medians of {args.rounds} fresh interpreters")
     print(f"  forward {med['forward']:.2f} s, backward {med['backward']:.2f} s, "
           f"forward + backward {med['forward'] + med['backward']:.2f} s (target < 3 s at 1,000,000 ops)")

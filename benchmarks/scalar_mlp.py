@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
-import subprocess
 import sys
 import time
+
+from _harness import PYTHON, reply, rounds, run_worker
 
 from tinygrad_lec.lecture.scalar_demo import demo_loss, demo_step
 
@@ -138,9 +138,7 @@ def gc_worker(config: str, steps: int) -> dict:
 
 
 def run(config: str, mode: str, steps: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", config, "--mode", mode, "--steps", str(steps)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+    return run_worker(__file__, ["--worker", config, "--mode", mode, "--steps", str(steps)])
 
 
 def main() -> None:
@@ -155,7 +153,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         fn = {"time": worker, "memory": lambda c, _: memory_worker(c), "gc": gc_worker}[args.mode]
-        print(json.dumps(fn(args.worker, args.steps)))
+        reply(fn(args.worker, args.steps))
         return
     if args.gc_stats:
         res = run("ours", "gc", args.steps)
@@ -167,17 +165,16 @@ def main() -> None:
     configs = ["ours", "micrograd", "micrograd-nogc", "ours-nogc"]
     times: dict[str, list[float]] = {c: [] for c in configs}
     losses: dict[str, list[float]] = {}
-    for r in range(args.rounds):
-        for c in configs:
+    for order in rounds(args.rounds, configs, rotate=False):
+        for c in order:
             res = run(c, "time", args.steps)
             times[c] += res["times"]
             losses[c] = res["losses"]
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
     med = {c: statistics.median(t) for c, t in times.items()}
     mem = {c: run(c, "memory", 0) for c in ("ours", "micrograd")}
     drift = max(abs(a - b) for a, b in zip(losses["ours"], losses["micrograd"]))
 
-    print(f"python {sys.version.split()[0]}; {args.rounds} rounds x {args.steps} steps; medians")
+    print(f"python {PYTHON}; {args.rounds} rounds x {args.steps} steps; medians")
     for c in configs:
         print(f"  {c:15s} {med[c] * 1e3:9.1f} ms/step")
     print(f"  ours / micrograd       = {med['ours'] / med['micrograd']:.4f}"

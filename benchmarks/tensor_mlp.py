@@ -39,17 +39,30 @@ many threads as numpy's BLAS; on this 2-core machine, while another process hold
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import resource
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
+from _harness import (
+    THREAD_VARS,
+    adam_foreach_default,
+    add_samples,
+    add_timing_arguments,
+    machine_line,
+    median_times,
+    print_load_at_end,
+    profile_steps,
+    quick_timing,
+    reply,
+    rounds,
+    run_worker,
+    set_torch_threads,
+    thread_env,
+    time_steps,
+)
 
 ENGINES = ["numpy", "ours", "torch", "mygrad", "autograd"]
 WORKLOADS = ["mlp32", "mlp128", "mlp512", "tiny"]
@@ -464,66 +477,27 @@ def blas_info() -> dict:
 # -- worker and driver ------------------------------------------------------------------------------
 
 
-def minor_faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
 def measure(step: Step, warmup: float, budget: float) -> dict:
     losses = [step() for _ in range(CHECK_STEPS)]  # from the initial weights: compared across engines
-    t_end = time.perf_counter() + warmup
-    while time.perf_counter() < t_end:
-        step()
-    times, faults = [], []
-    t_end = time.perf_counter() + budget
-    while len(times) < 3 or (time.perf_counter() < t_end and len(times) < 100_000):
-        f0 = minor_faults()
-        t0 = time.perf_counter()
-        step()
-        t1 = time.perf_counter()
-        faults.append(minor_faults() - f0)
-        times.append(t1 - t0)
-    return {"losses": losses, "times": times, "faults": faults}
+    return {"losses": losses, **time_steps(step, warmup, budget)}
 
 
 def worker(engine: str, workloads: list[str], threads: int, warmup: float, budget: float) -> dict:
     info: dict = {"blas": blas_info()}
     if engine == "torch":
-        import torch
-        from torch.optim import optimizer
-
-        torch.set_num_threads(threads)
-        p = [torch.zeros(1, requires_grad=True)]
-        try:  # what torch.optim.Adam(foreach=None) picks for CPU tensors (a private helper)
-            foreach = optimizer._default_to_fused_or_foreach(p, False, False)[1]
-        except Exception:
-            foreach = "unknown"
-        info.update(threads=torch.get_num_threads(), adam_foreach_default=foreach)
+        info.update(set_torch_threads(threads), adam_foreach_default=adam_foreach_default())
     return {"info": info, "runs": {w: measure(make_step(engine, w), warmup, budget) for w in workloads}}
 
 
 def run(engine: str, workloads: list[str], threads: int, warmup: float, budget: float, env: dict) -> dict:
-    cmd = [sys.executable, __file__, "--worker", engine, "--workload", ",".join(workloads),
-           "--threads", str(threads), "--warmup", str(warmup), "--budget", str(budget)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        sys.exit(f"worker {engine} {workloads} failed:\n{out.stderr}")
-    return json.loads(out.stdout)
+    args = ["--worker", engine, "--workload", ",".join(workloads), "--threads", str(threads),
+            "--warmup", str(warmup), "--budget", str(budget)]
+    return run_worker(__file__, args, env, name=f"{engine} {workloads}")
 
 
 def profile(engine: str, workload: str, steps: int = 200) -> None:
-    import cProfile
-    import pstats
-
-    step = make_step(engine, workload)
-    for _ in range(20):
-        step()
-    prof = cProfile.Profile()
-    prof.enable()
-    for _ in range(steps):
-        step()
-    prof.disable()
-    print(f"cProfile of {steps} steps of {engine} on {workload} (times are totals over the steps)")
-    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    profile_steps(make_step(engine, workload), steps, 20, 25,
+                  f"cProfile of {steps} steps of {engine} on {workload} (times are totals over the steps)")
 
 
 def verdict(ratio: float, target: float | None) -> str:
@@ -534,10 +508,8 @@ def verdict(ratio: float, target: float | None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--budget", type=float, default=1.5, help="seconds of timed steps per run")
-    ap.add_argument("--warmup", type=float, default=0.3, help="seconds of warm-up steps per run")
-    ap.add_argument("--quick", action="store_true", help="1 round, 0.2 s per run, one interpreter per engine")
+    add_timing_arguments(ap, rounds=3, budget=1.5,
+                         quick_help="1 round, 0.2 s per run, one interpreter per engine")
     ap.add_argument("--threads", type=int, help="BLAS / OpenMP threads for every engine (sets "
                     "OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS for the workers); "
                     "default: the environment as it is, torch matching numpy's BLAS")
@@ -546,36 +518,26 @@ def main() -> None:
     ap.add_argument("--workload", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.workload.split(","), args.threads or 1, args.warmup,
-                                args.budget)))
+        reply(worker(args.worker, args.workload.split(","), args.threads or 1, args.warmup, args.budget))
         return
     if args.profile:
         profile(*args.profile)
         return
-    if args.quick:
-        args.rounds, args.budget, args.warmup = 1, 0.2, 0.05
+    quick_timing(args)
 
-    from importlib.metadata import version
-
-    env = dict(os.environ)
-    if args.threads:
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = str(args.threads)
+    env = thread_env(args.threads or None)
     blas = run("numpy", ["tiny"], 1, 0.0, 0.0, env)["info"]["blas"]  # as the workers see it
     threads = args.threads or blas["threads"] or os.cpu_count() or 1
-    print(f"python {sys.version.split()[0]}; numpy {np.__version__}; torch {version('torch')}; "
-          f"mygrad {version('mygrad')}; autograd {version('autograd')}; {os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(machine_line("torch", "mygrad", "autograd"))
     print(f"numpy BLAS in the workers ({blas['source']}): {blas['library']}, threads {blas['threads']}, "
-          f"core {blas['arch']}; " + ", ".join(f"{v}={env.get(v, '(unset)')}" for v in (
-              "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")))
+          f"core {blas['arch']}; "
+          + ", ".join(f"{v}={env.get(v, '(unset)')}" for v in ("OPENBLAS_CORETYPE", *THREAD_VARS)))
     print(f"{args.rounds} rounds x {len(ENGINES) * len(WORKLOADS)} runs; each run: {CHECK_STEPS} "
           f"check steps, {args.warmup} s warm-up, {args.budget} s of timed steps; medians over all timed "
           "steps")
 
     res: dict[tuple[str, str], dict] = {}
-    for r in range(args.rounds):
-        order = ENGINES[r % len(ENGINES):] + ENGINES[:r % len(ENGINES)]  # rotate who runs first
+    for order in rounds(args.rounds, ENGINES):
         # --quick runs all workloads of an engine in one interpreter, to spare the imports
         for ws in [WORKLOADS] if args.quick else [[w] for w in WORKLOADS]:
             for e in order:
@@ -583,14 +545,12 @@ def main() -> None:
                 for w, o in out["runs"].items():
                     acc = res.setdefault((e, w), {"times": [], "faults": [], "losses": o["losses"],
                                                   "info": out["info"]})
-                    acc["times"] += o["times"]
-                    acc["faults"] += o["faults"]
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+                    add_samples(acc, o)
 
     torch_info = res["torch", WORKLOADS[0]]["info"]
     why = "as --threads asks" if args.threads else "to match numpy's BLAS threads"
     print(f"torch: set_num_threads({threads}) {why} (torch reports "
-          f"{torch_info['threads']}); torch.optim.Adam defaults, foreach resolves to "
+          f"{torch_info['torch_threads']}); torch.optim.Adam defaults, foreach resolves to "
           f"{torch_info['adam_foreach_default']} on CPU (the per-parameter loop)")
 
     # agreement with the numpy engine over the first steps
@@ -608,7 +568,7 @@ def main() -> None:
         print(f"  {w:10s}" + "".join(cells) + f"   {TOLERANCE[w]:.0e}   (losses numpy: "
               + ", ".join(f"{v:.6g}" for v in ref) + ")")
 
-    med = {k: statistics.median(v["times"]) * 1e3 for k, v in res.items()}
+    med = median_times(res, 1e3)
     print("\nms/step (median; timed steps per engine in brackets)")
     print(f"  {'':10s}" + "".join(f"{e:>16s}" for e in ENGINES))
     for w in WORKLOADS:
@@ -633,7 +593,7 @@ def main() -> None:
                 continue
             ratio = med["ours", w] / med[peer, w]
             print(f"  {w:8s} ours / {peer:9s} = {ratio:6.3f}  {verdict(ratio, target)}".rstrip())
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    print_load_at_end()
     if any(bad.values()):
         sys.exit("some engines disagree with the numpy engine: their comparisons are void")
 
