@@ -526,7 +526,19 @@ def test_tensor_operators(data):
         # d(c ** p)/dp = c ** p log c is nan for a negative base (documented, as torch)
         exponent_of_negative = symbol == "**" and np.any(np.asarray(_as_numpy_operand(args[0])) < 0)
         grads = [a.grad for a in leaves(*args)]
-        case.no_nan(f"Tensor {symbol} (gradient)", *grads, unless=exponent_of_negative)
+        case.no_nan(f"Tensor {symbol} (gradient)", *grads,
+                    unless=exponent_of_negative or (symbol == "**" and _pow_partials_overflow(*args)))
+
+
+def _pow_partials_overflow(base: Any, exponent: Any) -> bool:
+    """Whether a local derivative of ``base ** exponent`` overflows to inf although the result is
+    finite (a subnormal base with an exponent below 1: ``p x^(p-1)``). Summed over a broadcast
+    axis, +inf and -inf make nan: IEEE arithmetic's (torch gives the same nan), not ours."""
+    x, p = (np.asarray(_as_numpy_operand(a), dtype=np.float64) for a in (base, exponent))
+    with np.errstate(all="ignore"):
+        d_x = np.where(p == 0, 0.0, p * x ** (p - 1))
+        d_p = np.where(x == 0, 0.0, x**p * np.log(np.where(x > 0, x, 1.0)))
+    return bool(np.isinf(d_x).any() or np.isinf(d_p).any())
 
 
 # numpy's nan as the oracle where numpy has the op

@@ -705,7 +705,9 @@ def _div(a: Tensor | float, b: Tensor | float) -> Tensor:
 
 
 def _pow(a: Tensor | float, b: Tensor | float) -> Tensor:
-    """x ** p; d/dx = p x^(p-1) (0 where p == 0); d/dp = x^p log x (0 where x == 0), as torch."""
+    """x ** p; d/dx = p x^(p-1) (0 where p == 0); d/dp = x^p log x (0 where x == 0), as torch.
+    A local derivative can overflow where the result does not (a subnormal x, p < 1): it is then
+    +-inf, and summing both signs over a broadcast axis gives nan, as in torch."""
     x = a.data if isinstance(a, Tensor) else a
     p = b.data if isinstance(b, Tensor) else b
     try:
