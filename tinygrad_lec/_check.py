@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["integer", "positive_int", "number", "flag", "rng", "path", "float_dtype", "function", "sizes",
-           "show"]
+__all__ = ["integer", "positive_int", "nonnegative", "number", "flag", "rng", "path", "float_dtype",
+           "function", "sizes", "show"]
 
 
 def show(x: Any) -> str:
@@ -59,6 +59,11 @@ def integer(op: str, name: str, x: Any, *, low: int | None = None, high: int | N
     if (low is not None and x < low) or (high is not None and x > high):
         raise ValueError(f"{op}: {name} must be an int {_bounds(low, high)}, got {x}")
     return x
+
+
+def nonnegative(op: str, name: str, x: Any) -> float:
+    """A finite real number >= 0, as a float (a learning rate, a decay, eps)."""
+    return number(op, name, x, low=0.0)
 
 
 def positive_int(op: str, name: str, x: Any) -> int:

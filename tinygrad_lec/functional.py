@@ -382,7 +382,7 @@ def _nonnegative(op: str, name: str, x: Any) -> float:
     """A finite number >= 0."""
     if type(x) is float and 0.0 <= x < math.inf:
         return x
-    return _check.number(op, name, x, low=0)
+    return _check.nonnegative(op, name, x)
 
 
 # -- Dropout (REFERENCE 12) ------------------------------------------------------------------------

@@ -37,10 +37,6 @@ from . import _check
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "ExponentialLR", "InverseTimeLR"]
 
 
-def _nonnegative(op: str, name: str, x: Any) -> float:
-    return _check.number(op, name, x, low=0.0)
-
-
 class LRScheduler:
     """Base: ``lr_k = lr_of(base_lr, k)`` after k calls of ``step()``."""
 
@@ -54,8 +50,8 @@ class LRScheduler:
                 and all(isinstance(g, dict) and "lr" in g for g in groups)):
             raise TypeError(f"{name}: expected an optimizer (with param_groups), got "
                             f"{type(optimizer).__name__} {_check.show(optimizer)}")
-        base_lrs = [_nonnegative(name, f"the initial lr of parameter group {j}", g.get("initial_lr", g["lr"]))
-                    for j, g in enumerate(groups)]
+        base_lrs = [_check.nonnegative(name, f"the initial lr of parameter group {j}",
+                                       g.get("initial_lr", g["lr"])) for j, g in enumerate(groups)]
         self.optimizer = optimizer
         self.base_lrs = base_lrs
         self.last_epoch = 0
@@ -126,7 +122,7 @@ class LRScheduler:
         if len(base_lrs) != len(self.optimizer.param_groups):
             raise ValueError(f"{op}: {len(base_lrs)} base_lrs for {len(self.optimizer.param_groups)} "
                              f"parameter groups")
-        new["base_lrs"] = [_nonnegative(op, f"base_lrs[{j}]", lr) for j, lr in enumerate(base_lrs)]
+        new["base_lrs"] = [_check.nonnegative(op, f"base_lrs[{j}]", lr) for j, lr in enumerate(base_lrs)]
         for key, check in self._options.items():
             if key in state:
                 new[key] = check(op, key, state[key])
@@ -165,11 +161,11 @@ class LambdaLR(LRScheduler):
 class StepLR(LRScheduler):
     """``lr_k = base_lr * gamma ** (k // step_size)``: divide by 1/gamma every step_size epochs."""
 
-    _options = {"step_size": _check.positive_int, "gamma": _nonnegative}
+    _options = {"step_size": _check.positive_int, "gamma": _check.nonnegative}
 
     def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = _check.positive_int("StepLR", "step_size", step_size)
-        self.gamma = _nonnegative("StepLR", "gamma", gamma)
+        self.gamma = _check.nonnegative("StepLR", "gamma", gamma)
         super().__init__(optimizer)
 
     def lr_of(self, base_lr: float, epoch: int) -> float:
@@ -179,10 +175,10 @@ class StepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """``lr_k = base_lr * gamma ** k``."""
 
-    _options = {"gamma": _nonnegative}
+    _options = {"gamma": _check.nonnegative}
 
     def __init__(self, optimizer: Any, gamma: float) -> None:
-        self.gamma = _nonnegative("ExponentialLR", "gamma", gamma)
+        self.gamma = _check.nonnegative("ExponentialLR", "gamma", gamma)
         super().__init__(optimizer)
 
     def lr_of(self, base_lr: float, epoch: int) -> float:
@@ -193,10 +189,10 @@ class InverseTimeLR(LRScheduler):
     """``lr_k = base_lr / (1 + decay * k)``: the 1/k decay under which SGD on noisy gradients
     converges (sum of rates infinite, sum of squares finite; REFERENCE 1)."""
 
-    _options = {"decay": _nonnegative}
+    _options = {"decay": _check.nonnegative}
 
     def __init__(self, optimizer: Any, decay: float = 1.0) -> None:
-        self.decay = _nonnegative("InverseTimeLR", "decay", decay)
+        self.decay = _check.nonnegative("InverseTimeLR", "decay", decay)
         super().__init__(optimizer)
 
     def lr_of(self, base_lr: float, epoch: int) -> float:

@@ -50,8 +50,7 @@ def _is_value(p: Any) -> bool:
 # -- option checks: (op, option name, value) -> the value in canonical form, or TypeError/ValueError --
 
 
-def _nonnegative(op: str, key: str, x: Any) -> float:
-    return _check.number(op, key, x, low=0.0)
+_nonnegative, _flag = _check.nonnegative, _check.flag  # short names for the option tables
 
 
 def _real(op: str, key: str, x: Any) -> float:
@@ -60,10 +59,6 @@ def _real(op: str, key: str, x: Any) -> float:
 
 def _unit(op: str, key: str, x: Any) -> float:
     return _check.number(op, key, x, low=0.0, high=1.0)
-
-
-def _flag(op: str, key: str, x: Any) -> bool:
-    return _check.flag(op, key, x)
 
 
 def _pair(op: str, key: str, x: Any, **bounds: Any) -> tuple[float, float]:
@@ -171,7 +166,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Tensors' grads become None (or zeros), Values' grads 0.0."""
-        set_to_none = _check.flag(f"{type(self).__name__}.zero_grad", "set_to_none", set_to_none)
+        set_to_none = _flag(f"{type(self).__name__}.zero_grad", "set_to_none", set_to_none)
         for _, p, _ in self._params():
             if _is_value(p):
                 p.grad = 0.0
